@@ -1,0 +1,156 @@
+"""A deliberately raw Engine.IO v3 / Socket.IO v2 websocket client.
+
+It speaks the frames exactly as socket.io-client 2.x does (see PROTOCOL.md),
+so tests can check the server's bytes rather than a library's interpretation,
+and can also send the malformed frames a library would refuse to produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+TIMEOUT = 10.0
+
+
+class Eio3Client:
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.session = session
+        self.ws = ws
+        self.open: dict[str, Any] = {}
+        self.events: asyncio.Queue[tuple[str, list[Any]]] = asyncio.Queue()
+        self.acks: dict[int, asyncio.Future[list[Any]]] = {}
+        self.frames: list[str | bytes] = []
+        self._next_ack = 0
+        self._pending_binary: tuple[str, Any, int, list[bytes]] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, port: int, query: str = "") -> Eio3Client:
+        session = aiohttp.ClientSession()
+        ws = await session.ws_connect(
+            f"http://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket{query}",
+            timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT),
+        )
+        client = cls(session, ws)
+        first = await asyncio.wait_for(ws.receive_str(), TIMEOUT)
+        assert first.startswith("0{"), first
+        client.open = json.loads(first[1:])
+        second = await asyncio.wait_for(ws.receive_str(), TIMEOUT)
+        assert second == "40", second
+        client._reader = asyncio.get_running_loop().create_task(client._read())
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.frames.append(msg.data)
+                    self._on_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    self.frames.append(msg.data)
+                    self._on_binary(msg.data)
+        finally:
+            self.closed.set()
+
+    def _on_text(self, text: str) -> None:
+        if not text.startswith("4"):
+            return
+        body = text[1:]
+        kind = body[0]
+        rest = body[1:]
+        attachments = 0
+        if kind in "56":
+            count, _, rest = rest.partition("-")
+            attachments = int(count)
+        if rest.startswith("/"):
+            rest = rest.partition(",")[2]  # namespace: only "/" is used here
+        ack_id = None
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits += rest[0]
+            rest = rest[1:]
+        if digits:
+            ack_id = int(digits)
+        data = json.loads(rest) if rest else []
+        if attachments:
+            self._pending_binary = (kind, (ack_id, data), attachments, [])
+            return
+        self._deliver(kind, ack_id, data)
+
+    def _on_binary(self, frame: bytes) -> None:
+        assert frame[:1] == b"\x04", frame[:8]
+        assert self._pending_binary is not None
+        kind, (ack_id, data), count, parts = self._pending_binary
+        parts.append(frame[1:])
+        if len(parts) == count:
+            self._pending_binary = None
+            self._deliver(kind, ack_id, _fill(data, parts))
+
+    def _deliver(self, kind: str, ack_id: int | None, data: Any) -> None:
+        if kind in "25":
+            self.events.put_nowait((data[0], data[1:]))
+        elif kind in "36" and ack_id is not None and ack_id in self.acks:
+            self.acks.pop(ack_id).set_result(data)
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.ws.send_bytes(frame)
+        else:
+            await self.ws.send_str(frame)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        await self._send_event(event, list(args), None)
+
+    async def call(self, event: str, *args: Any, timeout: float = TIMEOUT) -> list[Any]:
+        ack_id = self._next_ack
+        self._next_ack += 1
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.acks[ack_id] = future
+        await self._send_event(event, list(args), ack_id)
+        return await asyncio.wait_for(future, timeout)
+
+    async def _send_event(self, event: str, args: list[Any], ack_id: int | None) -> None:
+        attachments: list[bytes] = []
+
+        def strip(value: Any) -> Any:
+            if isinstance(value, bytes):
+                attachments.append(value)
+                return {"_placeholder": True, "num": len(attachments) - 1}
+            return value
+
+        data = [event, *(strip(a) for a in args)]
+        head = "45" + f"{len(attachments)}-" if attachments else "42"
+        text = head + ("" if ack_id is None else str(ack_id)) + json.dumps(data, separators=(",", ":"))
+        await self.ws.send_str(text)
+        for blob in attachments:
+            await self.ws.send_bytes(b"\x04" + blob)
+
+    async def next_event(self, name: str | None = None, timeout: float = TIMEOUT) -> tuple[str, list[Any]]:
+        """The next event called ``name``; without a name, the next one that is
+        not a ``ws-peer`` announcement (those arrive whenever peers join)."""
+        while True:
+            event = await asyncio.wait_for(self.events.get(), timeout)
+            if event[0] == name or (name is None and event[0] != "ws-peer"):
+                return event
+
+    async def close(self) -> None:
+        if not self.ws.closed:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, TIMEOUT)
+        await self.session.close()
+
+
+def _fill(data: Any, parts: list[bytes]) -> Any:
+    if isinstance(data, list):
+        return [_fill(item, parts) for item in data]
+    if isinstance(data, dict):
+        if data.get("_placeholder") is True:
+            return parts[data["num"]]
+        return {k: _fill(v, parts) for k, v in data.items()}
+    return data

@@ -1,0 +1,34 @@
+"""Peer identities for tests: an Ed25519 key, its libp2p peer id and signatures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import base58
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+
+@dataclass
+class Identity:
+    private: ed25519.Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> Identity:
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+    @property
+    def marshalled_public_key(self) -> bytes:
+        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return b"\x08\x01\x12\x20" + raw
+
+    @property
+    def peer_id(self) -> str:
+        key = self.marshalled_public_key
+        return base58.b58encode(bytes([0, len(key)]) + key).decode()
+
+    def address(self, port: int) -> str:
+        return f"/ip4/127.0.0.1/tcp/{port}/ws/p2p-websocket-star/ipfs/{self.peer_id}"
+
+    def sign_hex(self, nonce: str) -> str:
+        return self.private.sign(nonce.encode()).hex()

@@ -1,0 +1,46 @@
+"""Run a wsstar server in the test's own event loop, on 127.0.0.1 and a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from wsstar.config import ServerConfig
+from wsstar.rendezvous import Settings
+from wsstar.server import RendezvousService
+from wsstar.web import create_app
+
+
+@dataclasses.dataclass
+class LiveServer:
+    service: RendezvousService
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_star(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.port}/ws/p2p-websocket-star"
+
+
+@contextlib.asynccontextmanager
+async def live_server(rules: Settings | None = None, **options: Any) -> AsyncIterator[LiveServer]:
+    config = ServerConfig(host="127.0.0.1", port=0, rules=rules or Settings(), **options)
+    service = RendezvousService(config)
+    runner = web.AppRunner(create_app(service), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(service, port)
+    finally:
+        await runner.cleanup()

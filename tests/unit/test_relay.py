@@ -1,0 +1,68 @@
+from wsstar.effects import Emit
+from wsstar.relay import BACKLOG_OVERFLOW, StreamTable, parse_stream_event
+
+A, B = "dialer", "listener"
+
+
+def test_parse_stream_event() -> None:
+    assert parse_stream_event("socket.io-pull-stream.queue.x.dialer") == ("queue", "x.dialer")
+    assert parse_stream_event("socket.io-pull-stream.accept.x") == ("accept", "x")
+    assert parse_stream_event("socket.io-pull-stream.queue.") is None
+    assert parse_stream_event("socket.io-pull-stream.bogus.x") is None
+    assert parse_stream_event("ss-join") is None
+
+
+def test_open_tells_the_source_to_start_and_holds_chunks_until_the_sink_accepts() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    assert t.open(A, B, "d.dialer") == [Emit(A, "socket.io-pull-stream.accept.d.dialer", ())]
+    assert t.queue(A, "d.dialer", b"hello") == []
+    assert t.queue(A, "d.dialer", b"") == []
+    assert t.end(A, "d.dialer", True) == []
+    assert t.accept(B, "d.dialer") == [
+        Emit(B, "socket.io-pull-stream.queue.d.dialer", (b"hello",)),
+        Emit(B, "socket.io-pull-stream.queue.d.dialer", (b"",)),
+        Emit(B, "socket.io-pull-stream.error.d.dialer", (True,)),
+    ]
+    assert len(t) == 0
+
+
+def test_after_accept_chunks_and_errors_pass_straight_through() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    t.accept(B, "d.dialer")
+    assert t.queue(A, "d.dialer", b"x") == [Emit(B, "socket.io-pull-stream.queue.d.dialer", (b"x",))]
+    assert t.end(A, "d.dialer", "boom") == [Emit(B, "socket.io-pull-stream.error.d.dialer", ("boom",))]
+    assert t.queue(A, "d.dialer", b"late") == []
+
+
+def test_only_the_bound_sockets_can_use_a_stream() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    assert t.accept("intruder", "d.dialer") == []
+    t.accept(B, "d.dialer")
+    assert t.queue("intruder", "d.dialer", b"x") == []
+    assert t.queue(B, "d.dialer", b"x") == []
+
+
+def test_disconnect_of_source_ends_stream_toward_sink() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    t.open(B, A, "d.listener")
+    t.accept(B, "d.dialer")
+    t.accept(A, "d.listener")
+    out = t.drop_socket(B)
+    assert out == [Emit(A, "socket.io-pull-stream.error.d.listener", (True,))]
+    assert t.queue(A, "d.dialer", b"x") == []
+    assert len(t) == 0
+
+
+def test_backlog_over_the_limit_cuts_the_stream() -> None:
+    t = StreamTable(backlog_limit=10)
+    t.open(A, B, "d.dialer")
+    t.queue(A, "d.dialer", b"123456")
+    t.queue(A, "d.dialer", b"123456")
+    assert t.queue(A, "d.dialer", b"more") == []
+    assert t.accept(B, "d.dialer") == [
+        Emit(B, "socket.io-pull-stream.error.d.dialer", (BACKLOG_OVERFLOW,))
+    ]
+    assert len(t) == 0

@@ -1,0 +1,294 @@
+"""The rendezvous rules, driven directly: no sockets, no event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.identity import Identity
+from wsstar import errors
+from wsstar.directory import LocalDirectory
+from wsstar.effects import AnswerDial, AskIncoming, Broadcast, DialKey, Emit
+from wsstar.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
+
+PORT = 9090
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make(clock: Clock, **settings: object) -> Rendezvous:
+    return Rendezvous(LocalDirectory(), Settings(**settings), announce_interval=10.0, clock=clock)  # type: ignore[arg-type]
+
+
+def join(r: Rendezvous, sid: str, ident: Identity) -> tuple[object, ...]:
+    """The real client's two-step join; returns the final reply."""
+    addr = ident.address(PORT)
+    (err, nonce), effects = r.join(sid, addr, ident.marshalled_public_key.hex())
+    assert err is None and isinstance(nonce, str) and effects == []
+    reply, _ = r.join(sid, addr, ident.sign_hex(nonce))
+    return reply
+
+
+def test_nonce_has_the_reference_shape() -> None:
+    nonce = make_nonce()
+    assert len(nonce) == 72
+    assert nonce != make_nonce()
+
+
+def test_challenge_join_and_peer_list(clock: Clock) -> None:
+    r = make(clock)
+    a, b = Identity.generate(), Identity.generate()
+    r.connect("s1")
+    r.connect("s2")
+    assert join(r, "s1", a) == (None, None, [])
+    addr_b = b.address(PORT)
+    (_, nonce), _ = r.join("s2", addr_b, b.marshalled_public_key.hex())
+    reply, effects = r.join("s2", addr_b, b.sign_hex(str(nonce)))
+    assert reply == (None, None, [a.address(PORT)])
+    # Announced to the others before the ack, never to the joiner itself.
+    assert effects == [Broadcast(("s1",), "ws-peer", (addr_b,))]
+    assert r.stats.joins_success == 2 and r.stats.joins_total == 2
+
+
+def test_error_strings_of_the_reference(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s")
+    a = Identity.generate()
+    addr = a.address(PORT)
+    assert r.join("s", "/ip4/1.2.3.4/tcp/1/ws", "x")[0] == (errors.INVALID_MULTIADDR,)
+    assert r.join("s", addr, "")[0] == (errors.NO_ID_PROVIDED,)
+    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    assert r.join("s", addr, "00" * 64)[0] == (errors.SIGNATURE_INVALID,)
+    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    assert r.join("s", addr, "00")[0] == (errors.CRYPTO_ERROR,)
+    assert r.stats.joins_failure == 4 and r.stats.joins_success == 0
+
+
+def test_clear_errors_where_the_reference_acks_an_empty_object(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s")
+    a, b = Identity.generate(), Identity.generate()
+    assert r.join("s", a.address(PORT), b.marshalled_public_key.hex())[0] == (errors.ID_MISMATCH,)
+    (reply,), _ = r.join("s", a.address(PORT), "08ff")
+    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+    no_id = f"/ip4/127.0.0.1/tcp/{PORT}/ws/p2p-websocket-star"
+    assert r.join("s", no_id, a.marshalled_public_key.hex())[0] == (errors.NO_PEER_ID_IN_ADDRESS,)
+
+
+def test_p2p_spelling_is_accepted(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s")
+    a = Identity.generate()
+    addr = a.address(PORT).replace("/ipfs/", "/p2p/")
+    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    assert r.join("s", addr, a.sign_hex(str(nonce)))[0] == (None, None, [])
+
+
+def test_nonce_answers_one_attempt_only(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s")
+    a = Identity.generate()
+    addr = a.address(PORT)
+    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    signature = a.sign_hex(str(nonce))
+    assert r.join("s", addr, signature)[0] == (None, None, [])
+    # Replaying the signature starts a new challenge instead of joining again.
+    (reply,), _ = r.join("s", addr, signature)
+    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+    assert r.pending_challenges() == 0
+
+
+def test_nonces_expire(clock: Clock) -> None:
+    r = make(clock, challenge_lifetime=5.0)
+    r.connect("s")
+    a = Identity.generate()
+    addr = a.address(PORT)
+    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    clock.now += 6
+    assert r.join("s", addr, a.sign_hex(str(nonce)))[0] == (errors.CHALLENGE_EXPIRED,)
+
+
+def test_nonces_are_per_socket(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s1")
+    r.connect("s2")
+    a = Identity.generate()
+    addr = a.address(PORT)
+    (_, nonce), _ = r.join("s1", addr, a.marshalled_public_key.hex())
+    # Another socket cannot answer s1's challenge: for s2 it is a fresh start.
+    (reply,), _ = r.join("s2", addr, a.sign_hex(str(nonce)))
+    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+
+
+def test_pending_challenges_are_bounded(clock: Clock) -> None:
+    r = make(clock, max_pending_challenges=2, strict_multiaddr=False)
+    r.connect("s")
+    a = Identity.generate()
+    key = a.marshalled_public_key.hex()
+    for i in range(2):
+        assert r.join("s", f"/ip4/10.0.0.{i}/tcp/1/ws/p2p-websocket-star/ipfs/{a.peer_id}", key)[0][0] is None
+    assert r.join("s", a.address(PORT), key)[0] == (errors.TOO_MANY_CHALLENGES,)
+
+
+def test_no_challenge_mode_and_last_join_wins(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    for sid in ("old", "new", "other"):
+        r.connect(sid)
+    assert r.join("old", "/x", "")[0] == (None, None, [])
+    assert r.join("other", "/y", "")[0] == (None, None, ["/x"])
+    reply, effects = r.join("new", "/x", "")
+    assert reply == (None, None, ["/y"])
+    assert r.directory.owner("/x") == "new"
+    # The old socket lost ownership, so its disconnect leaves /x alone...
+    r.disconnect("old")
+    assert r.directory.owner("/x") == "new"
+    # ...but it could still have dialled from it, as in the reference.
+    assert len(r.directory) == 2
+
+
+def test_leave_only_by_owner_and_revokes_dial_rights(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    r.connect("a")
+    r.connect("b")
+    r.join("a", "/a", "")
+    r.join("b", "/b", "")
+    r.leave("b", "/a")
+    assert r.directory.owner("/a") == "a"
+    r.leave("a", "/a")
+    assert r.directory.owner("/a") is None
+    assert "/a" not in r.schedule
+    assert r.dial("a", "/a", "/b", "d1")[0] == (errors.NOT_AUTHORIZED,)
+
+
+def test_announcements_go_to_every_other_socket_once_per_interval(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    for sid in ("a", "b", "c"):
+        r.connect(sid)
+        r.join(sid, f"/{sid}", "")
+    clock.now += 10
+    effects = r.announcements_due(clock.now)
+    assert sorted((e.args[0], sorted(e.to)) for e in effects if isinstance(e, Broadcast)) == [
+        ("/a", ["b", "c"]),
+        ("/b", ["a", "c"]),
+        ("/c", ["a", "b"]),
+    ]
+    assert r.announcements_due(clock.now + 1) == []
+    r.disconnect("b")
+    clock.now += 10
+    assert sorted(e.args[0] for e in r.announcements_due(clock.now) if isinstance(e, Broadcast)) == [
+        "/a",
+        "/c",
+    ]
+
+
+def _two_peers(clock: Clock) -> Rendezvous:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    r.connect("A")
+    r.connect("B")
+    r.join("A", "/a", "")
+    r.join("B", "/b", "")
+    return r
+
+
+def test_dial_sequence_matches_the_reference(clock: Clock) -> None:
+    r = _two_peers(clock)
+    reply, effects = r.dial("A", "/a", "/b", "X")
+    key = DialKey("A", "X")
+    assert reply is None
+    assert effects == [
+        Emit("A", "socket.io-pull-stream.accept.X.dialer", ()),
+        AskIncoming("B", key, ("X", "/a")),
+    ]
+    assert r.stream_event("A", "socket.io-pull-stream.queue.X.dialer", (b"early",)) == []
+    assert r.stream_event("B", "socket.io-pull-stream.accept.X.dialer", ()) == [
+        Emit("B", "socket.io-pull-stream.queue.X.dialer", (b"early",))
+    ]
+    assert r.dial_answered(key, None) == [
+        Emit("B", "socket.io-pull-stream.accept.X.listener", ()),
+        AnswerDial(key, ()),
+    ]
+    r.stream_event("A", "socket.io-pull-stream.accept.X.listener", ())
+    assert r.stream_event("B", "socket.io-pull-stream.queue.X.listener", ({"type": "Buffer", "data": [104, 105]},)) == [
+        Emit("A", "socket.io-pull-stream.queue.X.listener", (b"hi",))
+    ]
+    assert r.stats.dials_success == 1 and r.stats.dials_total == 1
+
+
+def test_dial_errors(clock: Clock) -> None:
+    r = _two_peers(clock)
+    assert r.dial("A", "/nope", "/b", "X")[0] == (errors.NOT_AUTHORIZED,)
+    assert r.dial("A", "/a", "/c", "X")[0] == (errors.PEER_NOT_FOUND,)
+    assert r.dial("A", "/a", "/b", "X")[0] is None
+    assert r.dial("A", "/a", "/b", "X")[0] == (errors.DIAL_ID_IN_USE,)
+    assert r.stats.dials_failure == 3
+
+
+def test_listener_error_is_forwarded_unchanged_and_the_stream_discarded(clock: Clock) -> None:
+    r = _two_peers(clock)
+    r.dial("A", "/a", "/b", "X")
+    key = DialKey("A", "X")
+    assert r.dial_answered(key, "nope-from-listener") == [AnswerDial(key, ("nope-from-listener",))]
+    assert len(r.streams) == 0
+    assert r.dial_answered(key, None) == []  # a late second answer changes nothing
+
+
+def test_dial_timeout_and_target_disconnect_fail_the_dial(clock: Clock) -> None:
+    r = _two_peers(clock)
+    r.dial("A", "/a", "/b", "X")
+    assert r.dial_timed_out(DialKey("A", "X")) == [AnswerDial(DialKey("A", "X"), (errors.DIAL_TIMEOUT,))]
+    r.dial("A", "/a", "/b", "Y")
+    assert r.disconnect("B") == [AnswerDial(DialKey("A", "Y"), (errors.DIAL_TARGET_GONE,))]
+    assert r.pending_dials() == 0 and len(r.streams) == 0
+    assert r.stats.dials_failure == 2
+
+
+def test_disconnect_mid_stream_ends_the_other_side(clock: Clock) -> None:
+    r = _two_peers(clock)
+    r.dial("A", "/a", "/b", "X")
+    r.stream_event("B", "socket.io-pull-stream.accept.X.dialer", ())
+    r.dial_answered(DialKey("A", "X"), None)
+    r.stream_event("A", "socket.io-pull-stream.accept.X.listener", ())
+    assert r.disconnect("A") == [Emit("B", "socket.io-pull-stream.error.X.dialer", (True,))]
+    assert len(r.streams) == 0
+    assert len(r.directory) == 1
+
+
+def test_dialer_disconnect_while_pending_forgets_the_dial(clock: Clock) -> None:
+    r = _two_peers(clock)
+    r.dial("A", "/a", "/b", "X")
+    assert r.disconnect("A") == []
+    assert r.pending_dials() == 0
+    assert r.dial_answered(DialKey("A", "X"), None) == []
+
+
+def test_self_dial_works(clock: Clock) -> None:
+    r = _two_peers(clock)
+    reply, effects = r.dial("A", "/a", "/a", "S")
+    assert reply is None and isinstance(effects[-1], AskIncoming) and effects[-1].to == "A"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"ab", b"ab"),
+        (bytearray(b"ab"), b"ab"),
+        ("str", b"str"),
+        ([1, 2, 300], bytes([1, 2, 44])),
+        ({"type": "Buffer", "data": [104, 105]}, b"hi"),
+        (5, None),
+        (None, None),
+        ({"type": "Other"}, None),
+    ],
+)
+def test_chunk_forms_the_reference_accepts(value: object, expected: bytes | None) -> None:
+    assert to_chunk(value) == expected

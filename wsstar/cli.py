@@ -1,0 +1,226 @@
+"""``wsstar-server``: command line and environment, as the reference reads them.
+
+Flags and environment variables of ``libp2p-websocket-star-rendezvous`` keep
+working (``PORT``, ``HOST``, ``DISABLE_*``, ``KEY``/``CERT``, and the camelCase
+flag spellings), so the server can replace the reference in an existing
+deployment without touching its configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+
+from . import __version__
+from .config import ServerConfig
+from .errors import ConfigError
+from .rendezvous import Settings
+from .server import RendezvousService
+from .web import create_app
+
+log = logging.getLogger("wsstar")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """A boolean environment variable.
+
+    Unlike the reference, ``DISABLE_METRICS=0`` or ``=false`` means *not*
+    disabled; anything unrecognised is an error rather than a silent "yes".
+    """
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean (use 1/0, true/false)")
+
+
+def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wsstar-server",
+        description="libp2p WebSocketStar rendezvous server",
+    )
+    p.add_argument("--version", action="version", version=f"wsstar {__version__}")
+    p.add_argument("--port", "-p", type=int, help="TCP port (env PORT, default 9090)")
+    p.add_argument("--host", help="address to bind (env HOST, default 0.0.0.0)")
+    p.add_argument("--cert", help="TLS certificate chain, PEM (env CERT); serves wss/https")
+    p.add_argument("--key", help="TLS private key, PEM (env KEY)")
+    p.add_argument(
+        "--disable-crypto-challenge",
+        "--disableCryptoChallenge",
+        action="store_true",
+        default=None,
+        help="let peers join without proving their peer id (env DISABLE_CRYPTO_CHALLENGE)",
+    )
+    strict = p.add_mutually_exclusive_group()
+    strict.add_argument(
+        "--strict-multiaddr",
+        dest="strict_multiaddr",
+        action="store_true",
+        default=None,
+        help="accept only WebSocketStar addresses in ss-join (the default)",
+    )
+    strict.add_argument(
+        "--disable-strict-multiaddr",
+        "--disableStrictMultiaddr",
+        dest="strict_multiaddr",
+        action="store_false",
+        help="accept any multiaddr in ss-join (env DISABLE_STRICT_MULTIADDR)",
+    )
+    p.add_argument(
+        "--disable-metrics",
+        "--disableMetrics",
+        action="store_true",
+        default=None,
+        help="do not serve /metrics (env DISABLE_METRICS)",
+    )
+    p.add_argument(
+        "--announce-interval",
+        type=_positive(float),
+        default=10.0,
+        help="seconds between ws-peer re-announcements of each peer (default 10)",
+    )
+    p.add_argument(
+        "--dial-timeout",
+        type=_positive(float),
+        default=15.0,
+        help="seconds a listener has to accept a relayed dial (default 15)",
+    )
+    p.add_argument(
+        "--max-message-size",
+        type=_positive(int),
+        default=4 * 1024 * 1024,
+        help="largest websocket message or polling body, bytes (default 4 MiB)",
+    )
+    p.add_argument(
+        "--websocket-compression",
+        action="store_true",
+        help="negotiate permessage-deflate (off by default: relayed data is encrypted)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (env LOG_LEVEL, default info)",
+    )
+    return p
+
+
+def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
+    """Flags win over the environment, which wins over defaults."""
+    args = build_parser().parse_args(argv)
+    try:
+        port = args.port if args.port is not None else int(env.get("PORT") or 9090)
+    except ValueError as exc:
+        raise ConfigError(f"PORT={env['PORT']!r} is not a port number") from exc
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range")
+    no_challenge = args.disable_crypto_challenge or env_flag(env, "DISABLE_CRYPTO_CHALLENGE")
+    strict = (
+        args.strict_multiaddr
+        if args.strict_multiaddr is not None
+        else not env_flag(env, "DISABLE_STRICT_MULTIADDR")
+    )
+    no_metrics = args.disable_metrics or env_flag(env, "DISABLE_METRICS")
+    cert = args.cert or env.get("CERT") or None
+    key = args.key or env.get("KEY") or None
+    if bool(cert) != bool(key):
+        raise ConfigError("TLS needs both --cert and --key")
+    return ServerConfig(
+        host=args.host or env.get("HOST") or "0.0.0.0",
+        port=port,
+        rules=Settings(crypto_challenge=not no_challenge, strict_multiaddr=strict),
+        metrics=not no_metrics,
+        announce_interval=args.announce_interval,
+        dial_timeout=args.dial_timeout,
+        max_message_size=args.max_message_size,
+        websocket_compression=args.websocket_compression,
+        tls_cert=cert,
+        tls_key=key,
+        log_level=args.log_level or env.get("LOG_LEVEL", "info").lower(),
+    )
+
+
+def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
+    return context
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (the ``fast`` extra): it is markedly
+    cheaper per websocket frame."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
+        if config.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"unknown log level {config.log_level!r}")
+        ssl_context = _ssl_context(config)
+    except ConfigError as exc:
+        print(f"wsstar-server: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    service = RendezvousService(config)
+    app = create_app(service)
+    url = f"{config.scheme}://{config.host}:{config.port}"
+    log.info(
+        "crypto challenge %s, strict multiaddr %s, metrics %s",
+        "on" if config.rules.crypto_challenge else "OFF",
+        "on" if config.rules.strict_multiaddr else "off",
+        "on" if config.metrics else "off",
+    )
+    try:
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            ssl_context=ssl_context,
+            print=lambda _: print(f"Listening on: {url}", flush=True),
+            loop=_event_loop(),
+            access_log=None,
+        )
+    except OSError as exc:
+        print(f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+    print("Rendezvous server stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Server settings, with the defaults a public deployment should start from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .rendezvous import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 9090
+    rules: Settings = field(default_factory=Settings)
+    metrics: bool = True
+    #: Seconds between re-announcements of each joined address (reference: 10).
+    announce_interval: float = 10.0
+    #: Seconds a listener has to answer ``ss-incomming`` (the reference waits forever).
+    dial_timeout: float = 15.0
+    #: Largest websocket message / polling body accepted, in bytes.  libp2p
+    #: relays chunks of at most a few hundred KiB; the reference's 1 MB limit
+    #: sometimes cut real traffic.
+    max_message_size: int = 4 * 1024 * 1024
+    #: permessage-deflate on websockets: off, because relayed libp2p traffic is
+    #: encrypted and does not compress, and deflating it costs a third of the
+    #: throughput.
+    websocket_compression: bool = False
+    #: Engine.IO heartbeat, seconds (engine.io 3.6 defaults, which v2 clients
+    #: also use for their own timeout).
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    #: Origins allowed for browser clients; "*" like the reference.
+    cors_origins: tuple[str, ...] = ("*",)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_level: str = "info"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"

@@ -1,0 +1,63 @@
+"""What the rendezvous rules ask the I/O layer to do.
+
+The rules (``rendezvous.py``, ``relay.py``) never touch a socket: every state
+change returns a list of these effects, in the order they must reach the wire.
+Order matters to clients: an announcement goes out before the join ack, and a
+stream's ``accept`` goes to the dialer before ``ss-incomming`` goes to the
+listener.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DialKey:
+    """A dial in flight: the dialing socket and the dial id it chose.
+
+    Dial ids are chosen by clients, so they are only unique per dialer.
+    """
+
+    dialer: str
+    dial_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send the event ``event(*args)`` to one socket, with no ack."""
+
+    to: str
+    event: str
+    args: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send the same event to many sockets: encoded once, fanned out."""
+
+    to: tuple[str, ...]
+    event: str
+    args: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AskIncoming:
+    """Send ``ss-incomming`` to a listener and report its ack (or silence) back
+    to :meth:`wsstar.rendezvous.Rendezvous.dial_answered` /
+    :meth:`~wsstar.rendezvous.Rendezvous.dial_timed_out`."""
+
+    to: str
+    dial: DialKey
+    args: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDial:
+    """Ack a pending ``ss-dial`` with ``reply`` (``[]`` or ``[error]``)."""
+
+    dial: DialKey
+    reply: tuple[object, ...]
+
+
+Effect = Emit | Broadcast | AskIncoming | AnswerDial

@@ -1,0 +1,107 @@
+"""Prometheus metrics.
+
+The seven ``rendezvous_*`` series keep the reference's names and HELP texts
+(typo included) so existing dashboards and alerts keep working.  They are
+written out here rather than through prometheus-client's Counter type because
+the client library appends ``_total`` to counter metadata, which would rename
+``rendezvous_dials_total_success`` in its HELP/TYPE lines.  Everything else
+(process metrics and wsstar's own gauges) goes through prometheus-client.
+
+All values are read from the live state at scrape time, so counting costs the
+request paths nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from .rendezvous import Rendezvous
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_REFERENCE_SERIES: tuple[tuple[str, str, str, Callable[[Rendezvous], int]], ...] = (
+    ("rendezvous_peers", "gauge", "peers online now", lambda r: len(r.directory)),
+    (
+        "rendezvous_dials_total_success",
+        "counter",
+        "sucessfully completed dials since server started",
+        lambda r: r.stats.dials_success,
+    ),
+    (
+        "rendezvous_dials_total_failure",
+        "counter",
+        "failed dials since server started",
+        lambda r: r.stats.dials_failure,
+    ),
+    (
+        "rendezvous_dials_total",
+        "counter",
+        "all dials since server started",
+        lambda r: r.stats.dials_total,
+    ),
+    (
+        "rendezvous_joins_total_success",
+        "counter",
+        "sucessfully completed joins since server started",
+        lambda r: r.stats.joins_success,
+    ),
+    (
+        "rendezvous_joins_total_failure",
+        "counter",
+        "failed joins since server started",
+        lambda r: r.stats.joins_failure,
+    ),
+    (
+        "rendezvous_joins_total",
+        "counter",
+        "all joins since server started",
+        lambda r: r.stats.joins_total,
+    ),
+)
+
+
+class _StateCollector(Collector):
+    """wsstar's own gauges, beyond what the reference exported."""
+
+    def __init__(self, core: Rendezvous) -> None:
+        self._core = core
+
+    def collect(self) -> Iterator[Metric]:
+        core = self._core
+        yield GaugeMetricFamily(
+            "wsstar_connected_sockets", "Socket.IO connections open now", core.socket_count()
+        )
+        yield GaugeMetricFamily(
+            "wsstar_relay_streams", "relayed half-streams open now", len(core.streams)
+        )
+        yield GaugeMetricFamily(
+            "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
+        )
+        yield GaugeMetricFamily(
+            "wsstar_pending_challenges", "crypto challenges issued and not yet answered",
+            core.pending_challenges(),
+        )
+
+
+class Metrics:
+    """Renders the ``/metrics`` page for one server."""
+
+    def __init__(self, core: Rendezvous) -> None:
+        self._core = core
+        # A registry per server, so that several servers in one process (tests,
+        # embedding) never collide on metric names.
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        self.registry.register(_StateCollector(core))
+
+    def render(self) -> bytes:
+        lines = []
+        for name, kind, help_text, read in _REFERENCE_SERIES:
+            lines.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {read(self._core)}\n")
+        return "".join(lines).encode() + generate_latest(self.registry)

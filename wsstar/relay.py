@@ -1,0 +1,159 @@
+"""The socket.io-pull-stream proxy, as a state machine without sockets.
+
+A relayed connection is two independent half-streams, ``<dialId>.dialer``
+(dialer -> listener bytes) and ``<dialId>.listener`` (listener -> dialer).
+Each half-stream has a *source* socket that sends
+``socket.io-pull-stream.queue.<name>`` chunks and finally
+``socket.io-pull-stream.error.<name>`` (``true`` = normal end), and a *sink*
+socket that first announces ``socket.io-pull-stream.accept.<name>`` and only
+then may be sent chunks.  The server is in the middle: it tells the source
+``accept`` as soon as the stream exists, holds chunks until the sink's own
+``accept`` arrives, then forwards in order.
+
+Streams are keyed by (socket, name) on each side, never by name alone:
+names come from clients, and one client must not be able to inject chunks into
+another's stream by guessing its dial id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .effects import Emit
+
+PREFIX = "socket.io-pull-stream."
+ACCEPT = PREFIX + "accept."
+QUEUE = PREFIX + "queue."
+ERROR = PREFIX + "error."
+
+#: What the sink is told when a stream is cut for holding too much unread data.
+BACKLOG_OVERFLOW = "Relay buffer limit exceeded"
+
+
+def parse_stream_event(event: str) -> tuple[str, str] | None:
+    """Split ``socket.io-pull-stream.<kind>.<name>`` into (kind, name).
+
+    Returns None for anything else, including an empty name: stale or odd
+    pull-stream events are normal (clients flush them after a reconnect) and
+    are ignored rather than answered.
+    """
+    if not event.startswith(PREFIX):
+        return None
+    kind, dot, name = event[len(PREFIX) :].partition(".")
+    if not dot or not name or kind not in ("accept", "queue", "error"):
+        return None
+    return kind, name
+
+
+@dataclass(slots=True)
+class _Stream:
+    source: str
+    sink: str
+    name: str
+    accepted: bool = False
+    source_done: bool = False
+    # Events held until the sink accepts: ("queue", chunk) or ("error", value).
+    backlog: list[tuple[str, object]] = field(default_factory=list)
+    backlog_bytes: int = 0
+
+
+class StreamTable:
+    """Every half-stream the server is relaying."""
+
+    def __init__(self, backlog_limit: int) -> None:
+        self.backlog_limit = backlog_limit
+        self._by_source: dict[tuple[str, str], _Stream] = {}
+        self._by_sink: dict[tuple[str, str], _Stream] = {}
+
+    def __len__(self) -> int:
+        """Half-streams whose sink has not gone yet (a finished source may
+        still have an end to deliver)."""
+        return len(self._by_sink)
+
+    def exists(self, source: str, name: str) -> bool:
+        return (source, name) in self._by_source
+
+    def open(self, source: str, sink: str, name: str) -> list[Emit]:
+        """Start relaying ``name`` from ``source`` to ``sink``.
+
+        The caller checks :meth:`exists` first; opening a stream twice would
+        orphan the first one.
+        """
+        stream = _Stream(source, sink, name)
+        self._by_source[(source, name)] = stream
+        self._by_sink[(sink, name)] = stream
+        return [Emit(source, ACCEPT + name, ())]
+
+    def discard(self, source: str, name: str) -> None:
+        """Forget a stream that will never be used (its dial failed)."""
+        stream = self._by_source.pop((source, name), None)
+        if stream is not None:
+            self._by_sink.pop((stream.sink, name), None)
+
+    def accept(self, sink: str, name: str) -> list[Emit]:
+        stream = self._by_sink.get((sink, name))
+        if stream is None or stream.accepted:
+            return []
+        stream.accepted = True
+        out = [self._deliver(stream, kind, value) for kind, value in stream.backlog]
+        stream.backlog.clear()
+        stream.backlog_bytes = 0
+        if stream.source_done:
+            self._remove_sink_side(stream)
+        return out
+
+    def queue(self, source: str, name: str, chunk: bytes) -> list[Emit]:
+        stream = self._by_source.get((source, name))
+        if stream is None:
+            return []
+        if stream.accepted:
+            return [Emit(stream.sink, QUEUE + name, (chunk,))]
+        stream.backlog_bytes += len(chunk)
+        if stream.backlog_bytes > self.backlog_limit:
+            # The sink is not reading; keeping everything would let one
+            # client grow the server's memory without bound.
+            stream.backlog = [("error", BACKLOG_OVERFLOW)]
+            stream.backlog_bytes = 0
+            self._finish_source(stream)
+            return []
+        stream.backlog.append(("queue", chunk))
+        return []
+
+    def end(self, source: str, name: str, value: object) -> list[Emit]:
+        """The source ended the stream: ``true`` for a normal end, else an error
+        that is forwarded unchanged."""
+        stream = self._by_source.get((source, name))
+        if stream is None:
+            return []
+        self._finish_source(stream)
+        if stream.accepted:
+            self._remove_sink_side(stream)
+            return [Emit(stream.sink, ERROR + name, (value,))]
+        stream.backlog.append(("error", value))
+        return []
+
+    def drop_socket(self, sid: str) -> list[Emit]:
+        """A socket is gone: end what it was sending, forget what it was receiving.
+
+        Its outgoing streams end normally (``true``) toward their sinks, as
+        the reference does.  Streams it was receiving are dropped: their
+        sources' later chunks are ignored like any unknown stream's.
+        """
+        out: list[Emit] = []
+        for stream in [s for (src, _), s in self._by_source.items() if src == sid]:
+            out.extend(self.end(sid, stream.name, True))
+        for key in [k for k in self._by_sink if k[0] == sid]:
+            stream = self._by_sink.pop(key)
+            self._by_source.pop((stream.source, stream.name), None)
+        return out
+
+    def _deliver(self, stream: _Stream, kind: str, value: object) -> Emit:
+        event = (QUEUE if kind == "queue" else ERROR) + stream.name
+        return Emit(stream.sink, event, (value,))
+
+    def _finish_source(self, stream: _Stream) -> None:
+        stream.source_done = True
+        self._by_source.pop((stream.source, stream.name), None)
+
+    def _remove_sink_side(self, stream: _Stream) -> None:
+        self._by_sink.pop((stream.sink, stream.name), None)

@@ -1,0 +1,383 @@
+"""The rendezvous rules: join (with the crypto challenge), leave, dial, announce.
+
+Plain synchronous code that knows nothing of sockets.  Each socket is an opaque
+id; each request returns the ack to send back (if the request gets one now) and
+the :mod:`~wsstar.effects` to carry out first.  The I/O layer
+(:mod:`wsstar.server`) only decodes requests, calls in here, and performs the
+effects in order.
+
+Behaviour follows ``libp2p-websocket-star-rendezvous@0.4.1`` as clients observe
+it.  Where the reference hangs, leaks or answers with an opaque ``{}``, the
+difference is deliberate and listed in PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from . import errors
+from .addresses import claimed_peer_id, is_websocket_star
+from .announce import AnnouncementSchedule
+from .directory import PeerDirectory
+from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
+from .peerid import InvalidPublicKey, MalformedSignature, PublicKey, decode_public_key, lenient_unhex
+from .relay import StreamTable, parse_stream_event
+
+Reply = tuple[object, ...]
+
+
+def make_nonce() -> str:
+    """Two random UUIDs back to back, like the reference (72 characters).
+
+    Clients only need a truthy string to sign; keeping the reference's shape
+    avoids surprising anything that logs or checks it.
+    """
+    return str(uuid.UUID(bytes=secrets.token_bytes(16), version=4)) + str(
+        uuid.UUID(bytes=secrets.token_bytes(16), version=4)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The knobs the rules themselves depend on."""
+
+    crypto_challenge: bool = True
+    strict_multiaddr: bool = True
+    #: Seconds an issued nonce stays answerable; the reference never expires them.
+    challenge_lifetime: float = 60.0
+    #: Unanswered challenges one socket may hold (one per address it is joining).
+    max_pending_challenges: int = 16
+    #: Unread bytes held per half-stream until its receiver accepts.
+    relay_backlog_limit: int = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters behind the ``rendezvous_*`` metrics.
+
+    Every request is counted once, when its outcome is known, so that
+    ``total == success + failure`` holds for joins, and for dials once none is
+    in flight (the reference counts some failures twice and hung dials never).
+    """
+
+    joins_success: int = 0
+    joins_failure: int = 0
+    dials_success: int = 0
+    dials_failure: int = 0
+
+    @property
+    def joins_total(self) -> int:
+        return self.joins_success + self.joins_failure
+
+    @property
+    def dials_total(self) -> int:
+        return self.dials_success + self.dials_failure
+
+
+@dataclass(slots=True)
+class _Challenge:
+    key: PublicKey
+    nonce: str
+    expires: float
+
+
+@dataclass(slots=True)
+class _Socket:
+    """What the rules remember about one connected socket."""
+
+    #: Addresses this socket joined and may dial from, in join order.  Unlike
+    #: ownership this survives a takeover by a newer socket, as in the reference.
+    authorised: list[str] = field(default_factory=list)
+    challenges: dict[str, _Challenge] = field(default_factory=dict)
+    #: Dials this socket started that await the listener's answer.
+    dialing: set[str] = field(default_factory=set)
+    #: Dials this socket was asked to accept, by key.
+    incoming: set[DialKey] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _PendingDial:
+    target: str
+    from_addr: str
+
+
+class Rendezvous:
+    """All rendezvous state of one server process, and the rules that change it."""
+
+    def __init__(
+        self,
+        directory: PeerDirectory,
+        settings: Settings,
+        announce_interval: float,
+        clock: Callable[[], float],
+        nonce_factory: Callable[[], str] = make_nonce,
+    ) -> None:
+        self.directory = directory
+        self.settings = settings
+        self.schedule = AnnouncementSchedule(announce_interval)
+        self.streams = StreamTable(settings.relay_backlog_limit)
+        self.stats = Stats()
+        self._clock = clock
+        self._nonce = nonce_factory
+        self._sockets: dict[str, _Socket] = {}
+        self._dials: dict[DialKey, _PendingDial] = {}
+
+    # -- connection lifecycle ----------------------------------------------
+
+    def connect(self, sid: str) -> None:
+        self._sockets[sid] = _Socket()
+
+    def is_connected(self, sid: str) -> bool:
+        return sid in self._sockets
+
+    def disconnect(self, sid: str) -> list[Effect]:
+        """Forget a socket: its addresses (only those it still owns), challenges,
+        dials and streams.  Returns what the other parties must be told."""
+        state = self._sockets.pop(sid, None)
+        if state is None:
+            return []
+        for address in self.directory.release_all(sid):
+            self.schedule.remove(address)
+        out: list[Effect] = []
+        for dial_id in state.dialing:
+            # The dialer is gone: nobody is left to ack, and the stream the
+            # listener might accept later would only feed a closed socket.
+            key = DialKey(sid, dial_id)
+            self._dials.pop(key, None)
+        for key in state.incoming:
+            if self._dials.pop(key, None) is not None:
+                out.extend(self._fail_dial(key, errors.DIAL_TARGET_GONE))
+        out.extend(self.streams.drop_socket(sid))
+        return out
+
+    # -- ss-join / ss-leave --------------------------------------------------
+
+    def join(self, sid: str, address: str, data: str) -> tuple[Reply, list[Effect]]:
+        """One ``ss-join``: a challenge step, a response step, or a plain join."""
+        state = self._sockets[sid]
+        if self.settings.strict_multiaddr and not is_websocket_star(address):
+            return self._join_failed(errors.INVALID_MULTIADDR)
+        if not self.settings.crypto_challenge:
+            return self._finish_join(sid, state, address)
+        if data == "":
+            return self._join_failed(errors.NO_ID_PROVIDED)
+        now = self._clock()
+        challenge = state.challenges.pop(address, None)
+        if challenge is None:
+            return self._issue_challenge(state, address, data, now)
+        if challenge.expires >= now:
+            return self._answer_challenge(sid, state, address, challenge, data)
+        # Too late to answer.  The data may still be a fresh public key from a
+        # client starting over; if it is not, say why the signature was refused.
+        reply, effects = self._issue_challenge(state, address, data, now)
+        if reply[0] is not None and str(reply[0]).startswith(errors.INVALID_PUBLIC_KEY):
+            return (errors.CHALLENGE_EXPIRED,), effects
+        return reply, effects
+
+    def leave(self, sid: str, address: str) -> None:
+        """``ss-leave``: only the current owner can leave an address."""
+        state = self._sockets.get(sid)
+        if state is None or not self.directory.release(address, sid):
+            return
+        state.authorised = [a for a in state.authorised if a != address]
+        self.schedule.remove(address)
+
+    def _issue_challenge(
+        self, state: _Socket, address: str, pubkey_hex: str, now: float
+    ) -> tuple[Reply, list[Effect]]:
+        claimed = claimed_peer_id(address)
+        if claimed is None:
+            return self._join_failed(errors.NO_PEER_ID_IN_ADDRESS)
+        try:
+            key = decode_public_key(lenient_unhex(pubkey_hex))
+        except InvalidPublicKey as exc:
+            return self._join_failed(f"{errors.INVALID_PUBLIC_KEY}: {exc}")
+        if claimed not in key.peer_ids():
+            return self._join_failed(errors.ID_MISMATCH)
+        self._expire_challenges(state, now)
+        if len(state.challenges) >= self.settings.max_pending_challenges:
+            return self._join_failed(errors.TOO_MANY_CHALLENGES)
+        nonce = self._nonce()
+        state.challenges[address] = _Challenge(key, nonce, now + self.settings.challenge_lifetime)
+        return (None, nonce), []
+
+    def _answer_challenge(
+        self, sid: str, state: _Socket, address: str, challenge: _Challenge, sig_hex: str
+    ) -> tuple[Reply, list[Effect]]:
+        # The nonce was popped before we got here: it answers one attempt only,
+        # so a captured signature cannot be replayed.
+        try:
+            valid = challenge.key.verify(challenge.nonce.encode(), lenient_unhex(sig_hex))
+        except MalformedSignature:
+            return self._join_failed(errors.CRYPTO_ERROR)
+        if not valid:
+            return self._join_failed(errors.SIGNATURE_INVALID)
+        return self._finish_join(sid, state, address)
+
+    def _finish_join(self, sid: str, state: _Socket, address: str) -> tuple[Reply, list[Effect]]:
+        self.directory.claim(address, sid)
+        if address not in state.authorised:
+            state.authorised.append(address)
+        self.schedule.add(address, self._clock())
+        self.stats.joins_success += 1
+        others = [a for a in self.directory.addresses() if a != address]
+        effects: list[Effect] = []
+        recipients = self.recipients_of(address)
+        if recipients:
+            effects.append(Broadcast(recipients, "ws-peer", (address,)))
+        return (None, None, others), effects
+
+    def _join_failed(self, message: str) -> tuple[Reply, list[Effect]]:
+        self.stats.joins_failure += 1
+        return (message,), []
+
+    def _expire_challenges(self, state: _Socket, now: float) -> None:
+        expired = [a for a, c in state.challenges.items() if c.expires < now]
+        for address in expired:
+            del state.challenges[address]
+
+    # -- announcements --------------------------------------------------------
+
+    def recipients_of(self, address: str) -> tuple[str, ...]:
+        """Sockets that should hear ``ws-peer(address)``: every owner of another
+        joined address, each once (the reference repeats it per address)."""
+        owner = self.directory.owner(address)
+        owners: Collection[str] = self.directory.owners()
+        if owner is not None and len(self.directory.owned_by(owner)) == 1:
+            return tuple(o for o in owners if o != owner)
+        return tuple(owners)
+
+    def announcements_due(self, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        for address in self.schedule.pop_due(now):
+            recipients = self.recipients_of(address)
+            if recipients:
+                out.append(Broadcast(recipients, "ws-peer", (address,)))
+        return out
+
+    # -- ss-dial ---------------------------------------------------------------
+
+    def dial(
+        self, sid: str, from_addr: str, to_addr: str, dial_id: str
+    ) -> tuple[Reply | None, list[Effect]]:
+        """``ss-dial``: either an immediate error reply, or ``None`` and the
+        effects that ask the listener; the reply then comes from
+        :meth:`dial_answered`, :meth:`dial_timed_out` or a disconnect."""
+        state = self._sockets[sid]
+        if from_addr not in state.authorised:
+            return self._dial_failed(errors.NOT_AUTHORIZED), []
+        target = self.directory.owner(to_addr)
+        if target is None:
+            return self._dial_failed(errors.PEER_NOT_FOUND), []
+        key = DialKey(sid, dial_id)
+        forward = dial_id + ".dialer"
+        if key in self._dials or self.streams.exists(sid, forward):
+            return self._dial_failed(errors.DIAL_ID_IN_USE), []
+        self._dials[key] = _PendingDial(target, from_addr)
+        state.dialing.add(dial_id)
+        self._sockets[target].incoming.add(key)
+        effects: list[Effect] = list(self.streams.open(sid, target, forward))
+        effects.append(AskIncoming(target, key, (dial_id, from_addr)))
+        return None, effects
+
+    def dial_answered(self, key: DialKey, error: object) -> list[Effect]:
+        """The listener acked ``ss-incomming``; a truthy first ack argument is an
+        error that reaches the dialer unchanged."""
+        pending = self._take_dial(key)
+        if pending is None:
+            return []
+        if error:
+            return self._fail_dial(key, error)
+        self.stats.dials_success += 1
+        effects: list[Effect] = list(
+            self.streams.open(pending.target, key.dialer, key.dial_id + ".listener")
+        )
+        effects.append(AnswerDial(key, ()))
+        return effects
+
+    def dial_timed_out(self, key: DialKey) -> list[Effect]:
+        if self._take_dial(key) is None:
+            return []
+        return self._fail_dial(key, errors.DIAL_TIMEOUT)
+
+    def pending_dials(self) -> int:
+        return len(self._dials)
+
+    def _take_dial(self, key: DialKey) -> _PendingDial | None:
+        pending = self._dials.pop(key, None)
+        if pending is None:
+            return None
+        dialer = self._sockets.get(key.dialer)
+        if dialer is not None:
+            dialer.dialing.discard(key.dial_id)
+        target = self._sockets.get(pending.target)
+        if target is not None:
+            target.incoming.discard(key)
+        return pending
+
+    def _fail_dial(self, key: DialKey, error: object) -> list[Effect]:
+        self.streams.discard(key.dialer, key.dial_id + ".dialer")
+        self._dial_failed(error)
+        return [AnswerDial(key, (error,))]
+
+    def _dial_failed(self, error: object) -> Reply:
+        self.stats.dials_failure += 1
+        return (error,)
+
+    # -- pull-stream relay -------------------------------------------------------
+
+    def stream_event(self, sid: str, event: str, args: tuple[object, ...]) -> list[Effect]:
+        """Route one ``socket.io-pull-stream.*`` event; unknown streams are ignored."""
+        parsed = parse_stream_event(event)
+        if parsed is None or sid not in self._sockets:
+            return []
+        kind, name = parsed
+        if kind == "accept":
+            return list(self.streams.accept(sid, name))
+        value = args[0] if args else None
+        if kind == "error":
+            return list(self.streams.end(sid, name, value))
+        chunk = to_chunk(value)
+        if chunk is None:
+            return []
+        return list(self.streams.queue(sid, name, chunk))
+
+    # -- introspection (metrics, health, tests) -------------------------------------
+
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    def authorised_addresses(self, sid: str) -> list[str]:
+        state = self._sockets.get(sid)
+        return list(state.authorised) if state else []
+
+    def pending_challenges(self, sid: str | None = None) -> int:
+        if sid is not None:
+            state = self._sockets.get(sid)
+            return len(state.challenges) if state else 0
+        return sum(len(s.challenges) for s in self._sockets.values())
+
+
+def to_chunk(value: object) -> bytes | None:
+    """A relay chunk as bytes, whatever form the sender's codec produced.
+
+    Browsers without a global ``Buffer`` send JSON ``{"type":"Buffer","data":
+    [...]}``; the reference also turns plain byte arrays and strings into
+    bytes, and drops what it cannot convert (numbers, null).
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict) and value.get("type") == "Buffer":
+        value = value.get("data")
+    if isinstance(value, list):
+        # Node's Buffer.from(array) keeps the length and turns what is not a
+        # number into 0.
+        return bytes(b & 0xFF if isinstance(b, int) else 0 for b in value)
+    return None

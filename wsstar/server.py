@@ -1,0 +1,364 @@
+"""Socket.IO wiring: decode requests, call the rules, put effects on the wire.
+
+This is the only module that connects :class:`~wsstar.rendezvous.Rendezvous`
+to sockets.  It deliberately bypasses python-socketio's handler dispatch for
+the application events: the rules need to know whether a request carried an
+ack id (the reference ignores ``ss-join``/``ss-dial`` without one), the dial
+ack is sent later than the handler returns, and relayed chunks must keep their
+order, which per-event handler tasks would not guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from . import errors
+from .addresses import is_multiaddr
+from .config import ServerConfig
+from .directory import LocalDirectory, PeerDirectory
+from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
+from .eio3 import DualSocketIOServer
+from .relay import PREFIX as STREAM_PREFIX
+from .rendezvous import Rendezvous
+
+log = logging.getLogger("wsstar")
+
+#: Longest address accepted; real ones are well under 300 characters.
+MAX_ADDRESS_LENGTH = 1024
+#: Longest hex public key or signature accepted (RSA-8192 keys are ~2.1 KB of hex).
+MAX_CHALLENGE_DATA_LENGTH = 8192
+MAX_DIAL_ID_LENGTH = 256
+#: socket.io-parser's own limit on binary attachments per packet.
+MAX_ATTACHMENTS = 10
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class _Ack:
+    """Where an ack for one request goes: a socket and the ack id it chose."""
+
+    __slots__ = ("eio_sid", "id")
+
+    def __init__(self, eio_sid: str, ack_id: int) -> None:
+        self.eio_sid = eio_sid
+        self.id = ack_id
+
+
+class SocketServer(DualSocketIOServer):
+    """The Socket.IO server, handing every event on ``/`` to the service."""
+
+    def __init__(self, service: RendezvousService, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, ack_id: int | None, data: Any
+    ) -> None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+        if sid is None or not self.manager.is_connected(sid, namespace or "/"):
+            return
+        ack = _Ack(eio_sid, ack_id) if ack_id is not None else None
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            # socket.io-parser rejects these outright; answering is kinder.
+            if ack is not None:
+                await self.service.send_ack(ack, (f"{errors.BAD_REQUEST}: event name missing",))
+            return
+        await self.service.on_event(sid, data[0], tuple(data[1:]), ack)
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+            pending = self._binary_packet.get(eio_sid)
+            if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
+                raise ValueError("too many binary attachments")
+        except Exception as exc:  # noqa: BLE001 - any decode failure ends only this connection
+            self._binary_packet.pop(eio_sid, None)
+            log.info("closing %s: malformed Socket.IO packet (%s)", eio_sid, _short(str(exc)))
+            await self.eio.disconnect(eio_sid)
+
+
+class RendezvousService:
+    """One rendezvous server: the rules, their socket plumbing and the timers."""
+
+    def __init__(
+        self, config: ServerConfig, directory: PeerDirectory | None = None
+    ) -> None:
+        self.config = config
+        self.started = time.time()
+        self.core = Rendezvous(
+            directory if directory is not None else LocalDirectory(),
+            config.rules,
+            announce_interval=config.announce_interval,
+            clock=time.monotonic,
+        )
+        self.sio = SocketServer(
+            self,
+            async_mode="aiohttp",
+            cors_allowed_origins=list(config.cors_origins)
+            if config.cors_origins != ("*",)
+            else "*",
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            max_http_buffer_size=config.max_message_size,
+            websocket_compression=config.websocket_compression,
+            # The rendezvous logs what matters itself; python-socketio's own
+            # per-packet logging would dominate the CPU profile.
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self._eio_sid: dict[str, str] = {}
+        self._remote: dict[str, str] = {}
+        self._dial_acks: dict[DialKey, _Ack] = {}
+        self._dial_timers: dict[DialKey, asyncio.TimerHandle] = {}
+        self._incoming_ack: dict[DialKey, tuple[str, int]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._announce_loop())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for timer in self._dial_timers.values():
+            timer.cancel()
+        self._dial_timers.clear()
+        await self._close_all_sockets()
+        await self.sio.shutdown()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _close_all_sockets(self) -> None:
+        # python-engineio's own disconnect-all waits until every socket's queue
+        # is drained, which a long-polling client that stopped polling never
+        # does; close without waiting and end each writer explicitly instead.
+        eio = self.sio.eio
+        for sock in list(eio.sockets.values()):
+            await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+            sock.queue.put_nowait(None)
+        eio.sockets.clear()
+
+    async def _announce_loop(self) -> None:
+        tick = min(0.25, self.config.announce_interval / 4)
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                await self.perform(self.core.announcements_due(time.monotonic()))
+            except Exception:  # noqa: BLE001 - the ticker must outlive any one bad round
+                log.exception("announcement round failed")
+
+    # -- connections ------------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        self._eio_sid[sid] = eio_sid
+        self._remote[sid] = environ.get("REMOTE_ADDR", "")
+        self.core.connect(sid)
+        log.debug(
+            "connect %s from %s (%s)",
+            sid,
+            self._remote[sid],
+            "v2/EIO3" if self.sio.is_v2(eio_sid) else "v4/EIO4",
+        )
+
+    async def _on_disconnect(self, sid: str, reason: str = "") -> None:
+        owned = list(self.core.directory.owned_by(sid))
+        effects = self.core.disconnect(sid)
+        for key in [k for k in self._dial_acks if k.dialer == sid]:
+            self._forget_dial(key)
+        await self.perform(effects)
+        for address in owned:
+            log.info("left %s (%s)", address, reason or "disconnect")
+        self._eio_sid.pop(sid, None)
+        self._remote.pop(sid, None)
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def on_event(
+        self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None
+    ) -> None:
+        try:
+            if event.startswith(STREAM_PREFIX):
+                await self.perform(self.core.stream_event(sid, event, args))
+            elif event == "ss-join":
+                await self._join(sid, args, ack)
+            elif event == "ss-dial":
+                await self._dial(sid, args, ack)
+            elif event == "ss-leave":
+                self._leave(sid, args)
+                if ack is not None:
+                    await self.send_ack(ack, ())
+            elif ack is not None:
+                await self.send_ack(ack, (f"Unknown event: {_short(event, 64)}",))
+        except Exception:  # noqa: BLE001 - a bug in one request must not end the connection
+            log.exception("error handling %s from %s", _short(event, 64), sid)
+            if ack is not None:
+                await self.send_ack(ack, ("Internal server error",))
+
+    async def _join(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
+        if ack is None:
+            return  # the reference ignores joins that cannot be answered
+        address = args[0] if args else None
+        data = args[1] if len(args) > 1 else None
+        problem = None
+        if not isinstance(address, str) or not isinstance(data, str):
+            problem = f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"
+        elif len(address) > MAX_ADDRESS_LENGTH or not is_multiaddr(address):
+            problem = errors.INVALID_MULTIADDR
+        elif len(data) > MAX_CHALLENGE_DATA_LENGTH:
+            problem = f"{errors.BAD_REQUEST}: challenge data too long"
+        if problem is not None:
+            self.core.stats.joins_failure += 1
+            log.info("join refused from %s: %s", self._remote.get(sid), problem)
+            await self.send_ack(ack, (problem,))
+            return
+        assert isinstance(address, str) and isinstance(data, str)
+        reply, effects = self.core.join(sid, address, data)
+        await self.perform(effects)
+        await self.send_ack(ack, reply)
+        if reply[0] is not None:
+            log.info("join failed %s from %s: %s", address, self._remote.get(sid), reply[0])
+        elif len(reply) > 2:
+            log.info("joined %s from %s", address, self._remote.get(sid))
+
+    def _leave(self, sid: str, args: tuple[Any, ...]) -> None:
+        address = args[0] if args else None
+        if isinstance(address, str) and address in self.core.directory.owned_by(sid):
+            self.core.leave(sid, address)
+            log.info("left %s (ss-leave)", address)
+
+    async def _dial(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
+        if ack is None:
+            return  # the reference ignores dials that cannot be answered
+        from_addr, to_addr, dial_id = (list(args) + [None, None, None])[:3]
+        if not (
+            isinstance(from_addr, str)
+            and isinstance(to_addr, str)
+            and isinstance(dial_id, str)
+            and 0 < len(dial_id) <= MAX_DIAL_ID_LENGTH
+            and len(from_addr) <= MAX_ADDRESS_LENGTH
+            and len(to_addr) <= MAX_ADDRESS_LENGTH
+        ):
+            self.core.stats.dials_failure += 1
+            await self.send_ack(
+                ack, (f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)",)
+            )
+            return
+        reply, effects = self.core.dial(sid, from_addr, to_addr, dial_id)
+        if reply is not None:
+            log.info("dial %s -> %s failed: %s", from_addr, to_addr, reply[0])
+            await self.send_ack(ack, reply)
+            return
+        key = DialKey(sid, dial_id)
+        self._dial_acks[key] = ack
+        log.info("dial %s -> %s (%s)", from_addr, to_addr, dial_id)
+        await self.perform(effects)
+
+    # -- effects ------------------------------------------------------------------------
+
+    async def perform(self, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Emit):
+                await self.send_event(effect.to, effect.event, effect.args)
+            elif isinstance(effect, Broadcast):
+                await self._broadcast(effect)
+            elif isinstance(effect, AskIncoming):
+                await self._ask_incoming(effect)
+            elif isinstance(effect, AnswerDial):
+                await self._answer_dial(effect)
+
+    async def send_event(
+        self, sid: str, event: str, args: tuple[object, ...], ack_id: int | None = None
+    ) -> None:
+        eio_sid = self._eio_sid.get(sid)
+        if eio_sid is None:
+            return
+        pkt = self.sio.packet_class(
+            sio_packet.EVENT, namespace="/", data=[event, *args], id=ack_id
+        )
+        await self.sio._send_packet(eio_sid, pkt)
+
+    async def send_ack(self, ack: _Ack, reply: tuple[object, ...]) -> None:
+        pkt = self.sio.packet_class(sio_packet.ACK, namespace="/", data=list(reply), id=ack.id)
+        await self.sio._send_packet(ack.eio_sid, pkt)
+
+    async def _broadcast(self, effect: Broadcast) -> None:
+        # Encoded once for every recipient: announcements are the bulk of a
+        # busy server's outgoing traffic.
+        encoded = self.sio.packet_class(
+            sio_packet.EVENT, namespace="/", data=[effect.event, *effect.args]
+        ).encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
+        send = self.sio.eio.send_packet
+        for sid in effect.to:
+            eio_sid = self._eio_sid.get(sid)
+            if eio_sid is not None:
+                for pkt in packets:
+                    await send(eio_sid, pkt)
+
+    async def _ask_incoming(self, effect: AskIncoming) -> None:
+        key = effect.dial
+
+        async def answered(*data: Any) -> None:
+            self._incoming_ack.pop(key, None)
+            await self.perform(self.core.dial_answered(key, data[0] if data else None))
+
+        ack_id = self.sio.manager._generate_ack_id(effect.to, answered)
+        self._incoming_ack[key] = (effect.to, ack_id)
+        loop = asyncio.get_running_loop()
+        self._dial_timers[key] = loop.call_later(
+            self.config.dial_timeout, self._dial_timed_out, key
+        )
+        await self.send_event(effect.to, "ss-incomming", effect.args, ack_id=ack_id)
+
+    def _dial_timed_out(self, key: DialKey) -> None:
+        self._dial_timers.pop(key, None)
+        self._spawn(self.perform(self.core.dial_timed_out(key)))
+
+    async def _answer_dial(self, effect: AnswerDial) -> None:
+        ack = self._dial_acks.get(effect.dial)
+        self._forget_dial(effect.dial)
+        if ack is None:
+            return
+        if effect.reply:
+            log.info("dial %s failed: %s", effect.dial.dial_id, _short(effect.reply[0]))
+        await self.send_ack(ack, effect.reply)
+
+    def _forget_dial(self, key: DialKey) -> None:
+        self._dial_acks.pop(key, None)
+        timer = self._dial_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        target = self._incoming_ack.pop(key, None)
+        if target is not None:
+            # A late answer from the listener must find nothing to resolve.
+            callbacks = self.sio.manager.callbacks.get(target[0])
+            if callbacks is not None:
+                callbacks.pop(target[1], None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- introspection --------------------------------------------------------------------
+
+    def remote_address(self, sid: str) -> str | None:
+        return self._remote.get(sid)

@@ -1,0 +1,82 @@
+"""The HTTP side: Socket.IO endpoint, landing page, health and metrics."""
+
+from __future__ import annotations
+
+import html
+import time
+from importlib import resources
+from string import Template
+
+from aiohttp import web
+
+from . import __version__
+from .metrics import CONTENT_TYPE, Metrics
+from .server import RendezvousService
+
+SERVICE_KEY: web.AppKey[RendezvousService] = web.AppKey("wsstar.service", RendezvousService)
+
+_PAGE = Template(resources.files("wsstar").joinpath("static/index.html").read_text("utf-8"))
+
+
+def _advertised_address(request: web.Request) -> str:
+    """The ws-star address of this server as the request reached it; the page's
+    script refines it in the browser, this is the no-script fallback."""
+    host = request.host.rsplit(":", 1)[0] if request.host else "127.0.0.1"
+    port = request.url.port or (443 if request.secure else 80)
+    proto = "ip4" if host.replace(".", "").isdigit() else "ip6" if ":" in host else "dns4"
+    return f"/{proto}/{host.strip('[]')}/tcp/{port}/{'wss' if request.secure else 'ws'}/p2p-websocket-star"
+
+
+async def _landing(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    body = _PAGE.substitute(
+        version=__version__,
+        address=html.escape(_advertised_address(request)),
+        peers=len(service.core.directory),
+        metrics_link=' · <a href="/metrics">metrics</a>' if service.config.metrics else "",
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+async def _health(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    core = service.core
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "uptime": round(time.time() - service.started, 1),
+            "peers": len(core.directory),
+            "connections": core.socket_count(),
+        }
+    )
+
+
+def create_app(service: RendezvousService) -> web.Application:
+    """An aiohttp application serving one rendezvous service.
+
+    The service's ticker starts and its sockets close with the application, so
+    ``web.run_app`` and test servers alike get a clean start and stop.
+    """
+    app = web.Application()
+    app[SERVICE_KEY] = service
+    service.sio.attach(app, socketio_path="socket.io")
+    app.router.add_get("/", _landing)
+    app.router.add_get("/health", _health)
+    if service.config.metrics:
+        metrics = Metrics(service.core)
+
+        async def _metrics(request: web.Request) -> web.Response:
+            return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+        app.router.add_get("/metrics", _metrics)
+
+    async def _start(app: web.Application) -> None:
+        service.start()
+
+    async def _stop(app: web.Application) -> None:
+        await service.stop()
+
+    app.on_startup.append(_start)
+    app.on_shutdown.append(_stop)
+    return app
