@@ -216,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=None,
         )
     except OSError as exc:
-        print(f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(
+            f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
         return 2
     print("Rendezvous server stopped", flush=True)
     return 0

@@ -242,6 +242,10 @@ class Eio3Socket(async_socket.AsyncSocket):  # type: ignore[misc]
 class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """python-engineio 4's server, also accepting ``EIO=3`` sessions."""
 
+    # Attributes of the (untyped) base class used here.
+    _async: dict[str, Any]
+    start_service_task: bool
+
     def __init__(self, *args: Any, websocket_compression: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.websocket_compression = websocket_compression
@@ -281,7 +285,9 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 asyncio.get_running_loop().call_soon(sock.queue.put_nowait, None)
         return result
 
-    def ok_v3(self, packets: list[eio_packet.Packet], headers: list[Any] | None = None) -> dict[str, Any]:
+    def ok_v3(
+        self, packets: list[eio_packet.Packet], headers: list[Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "status": "200 OK",
             "headers": [*(headers or []), ("Content-Type", "text/plain; charset=UTF-8")],

@@ -84,7 +84,8 @@ class _StateCollector(Collector):
             "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
         )
         yield GaugeMetricFamily(
-            "wsstar_pending_challenges", "crypto challenges issued and not yet answered",
+            "wsstar_pending_challenges",
+            "crypto challenges issued and not yet answered",
             core.pending_challenges(),
         )
 
@@ -103,5 +104,7 @@ class Metrics:
     def render(self) -> bytes:
         lines = []
         for name, kind, help_text, read in _REFERENCE_SERIES:
-            lines.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {read(self._core)}\n")
+            lines.append(
+                f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {read(self._core)}\n"
+            )
         return "".join(lines).encode() + generate_latest(self.registry)

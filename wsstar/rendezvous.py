@@ -22,8 +22,14 @@ from . import errors
 from .addresses import claimed_peer_id, is_websocket_star
 from .announce import AnnouncementSchedule
 from .directory import PeerDirectory
-from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
-from .peerid import InvalidPublicKey, MalformedSignature, PublicKey, decode_public_key, lenient_unhex
+from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect
+from .peerid import (
+    InvalidPublicKey,
+    MalformedSignature,
+    PublicKey,
+    decode_public_key,
+    lenient_unhex,
+)
 from .relay import StreamTable, parse_stream_event
 
 Reply = tuple[object, ...]

@@ -81,7 +81,7 @@ class SocketServer(DualSocketIOServer):
             pending = self._binary_packet.get(eio_sid)
             if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
                 raise ValueError("too many binary attachments")
-        except Exception as exc:  # noqa: BLE001 - any decode failure ends only this connection
+        except Exception as exc:
             self._binary_packet.pop(eio_sid, None)
             log.info("closing %s: malformed Socket.IO packet (%s)", eio_sid, _short(str(exc)))
             await self.eio.disconnect(eio_sid)
@@ -90,9 +90,7 @@ class SocketServer(DualSocketIOServer):
 class RendezvousService:
     """One rendezvous server: the rules, their socket plumbing and the timers."""
 
-    def __init__(
-        self, config: ServerConfig, directory: PeerDirectory | None = None
-    ) -> None:
+    def __init__(self, config: ServerConfig, directory: PeerDirectory | None = None) -> None:
         self.config = config
         self.started = time.time()
         self.core = Rendezvous(
@@ -160,7 +158,7 @@ class RendezvousService:
             await asyncio.sleep(tick)
             try:
                 await self.perform(self.core.announcements_due(time.monotonic()))
-            except Exception:  # noqa: BLE001 - the ticker must outlive any one bad round
+            except Exception:
                 log.exception("announcement round failed")
 
     # -- connections ------------------------------------------------------------------
@@ -190,9 +188,7 @@ class RendezvousService:
 
     # -- requests ---------------------------------------------------------------------
 
-    async def on_event(
-        self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None
-    ) -> None:
+    async def on_event(self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         try:
             if event.startswith(STREAM_PREFIX):
                 await self.perform(self.core.stream_event(sid, event, args))
@@ -206,7 +202,7 @@ class RendezvousService:
                     await self.send_ack(ack, ())
             elif ack is not None:
                 await self.send_ack(ack, (f"Unknown event: {_short(event, 64)}",))
-        except Exception:  # noqa: BLE001 - a bug in one request must not end the connection
+        except Exception:
             log.exception("error handling %s from %s", _short(event, 64), sid)
             if ack is not None:
                 await self.send_ack(ack, ("Internal server error",))
@@ -216,19 +212,17 @@ class RendezvousService:
             return  # the reference ignores joins that cannot be answered
         address = args[0] if args else None
         data = args[1] if len(args) > 1 else None
-        problem = None
         if not isinstance(address, str) or not isinstance(data, str):
-            problem = f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"
-        elif len(address) > MAX_ADDRESS_LENGTH or not is_multiaddr(address):
-            problem = errors.INVALID_MULTIADDR
-        elif len(data) > MAX_CHALLENGE_DATA_LENGTH:
-            problem = f"{errors.BAD_REQUEST}: challenge data too long"
-        if problem is not None:
-            self.core.stats.joins_failure += 1
-            log.info("join refused from %s: %s", self._remote.get(sid), problem)
-            await self.send_ack(ack, (problem,))
+            await self._refuse_join(
+                sid, ack, f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"
+            )
             return
-        assert isinstance(address, str) and isinstance(data, str)
+        if len(address) > MAX_ADDRESS_LENGTH or not is_multiaddr(address):
+            await self._refuse_join(sid, ack, errors.INVALID_MULTIADDR)
+            return
+        if len(data) > MAX_CHALLENGE_DATA_LENGTH:
+            await self._refuse_join(sid, ack, f"{errors.BAD_REQUEST}: challenge data too long")
+            return
         reply, effects = self.core.join(sid, address, data)
         await self.perform(effects)
         await self.send_ack(ack, reply)
@@ -236,6 +230,11 @@ class RendezvousService:
             log.info("join failed %s from %s: %s", address, self._remote.get(sid), reply[0])
         elif len(reply) > 2:
             log.info("joined %s from %s", address, self._remote.get(sid))
+
+    async def _refuse_join(self, sid: str, ack: _Ack, problem: str) -> None:
+        self.core.stats.joins_failure += 1
+        log.info("join refused from %s: %s", self._remote.get(sid), problem)
+        await self.send_ack(ack, (problem,))
 
     def _leave(self, sid: str, args: tuple[Any, ...]) -> None:
         address = args[0] if args else None
@@ -246,7 +245,7 @@ class RendezvousService:
     async def _dial(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         if ack is None:
             return  # the reference ignores dials that cannot be answered
-        from_addr, to_addr, dial_id = (list(args) + [None, None, None])[:3]
+        from_addr, to_addr, dial_id = [*args, None, None, None][:3]
         if not (
             isinstance(from_addr, str)
             and isinstance(to_addr, str)
@@ -289,9 +288,7 @@ class RendezvousService:
         eio_sid = self._eio_sid.get(sid)
         if eio_sid is None:
             return
-        pkt = self.sio.packet_class(
-            sio_packet.EVENT, namespace="/", data=[event, *args], id=ack_id
-        )
+        pkt = self.sio.packet_class(sio_packet.EVENT, namespace="/", data=[event, *args], id=ack_id)
         await self.sio._send_packet(eio_sid, pkt)
 
     async def send_ack(self, ack: _Ack, reply: tuple[object, ...]) -> None:

@@ -24,7 +24,8 @@ def _advertised_address(request: web.Request) -> str:
     host = request.host.rsplit(":", 1)[0] if request.host else "127.0.0.1"
     port = request.url.port or (443 if request.secure else 80)
     proto = "ip4" if host.replace(".", "").isdigit() else "ip6" if ":" in host else "dns4"
-    return f"/{proto}/{host.strip('[]')}/tcp/{port}/{'wss' if request.secure else 'ws'}/p2p-websocket-star"
+    transport = "wss" if request.secure else "ws"
+    return f"/{proto}/{host.strip('[]')}/tcp/{port}/{transport}/p2p-websocket-star"
 
 
 async def _landing(request: web.Request) -> web.Response:

@@ -32,12 +32,32 @@ async def assert_still_serving(server: LiveServer) -> None:
         ("ss-join", [], f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"),
         ("ss-join", [1, 2], f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"),
         ("ss-join", ["foo", "aa"], errors.INVALID_MULTIADDR),
-        ("ss-join", ["/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star/ipfs/Qm" + "a" * 5000, "aa"], errors.INVALID_MULTIADDR),
-        ("ss-join", ["/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star", "a" * 100_000], f"{errors.BAD_REQUEST}: challenge data too long"),
+        (
+            "ss-join",
+            ["/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star/ipfs/Qm" + "a" * 5000, "aa"],
+            errors.INVALID_MULTIADDR,
+        ),
+        (
+            "ss-join",
+            ["/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star", "a" * 100_000],
+            f"{errors.BAD_REQUEST}: challenge data too long",
+        ),
         ("ss-join", [{"a": 1}, None], f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"),
-        ("ss-dial", ["/a", "/b"], f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)"),
-        ("ss-dial", ["/a", "/b", 7], f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)"),
-        ("ss-dial", ["/a", "/b", "x" * 1000], f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)"),
+        (
+            "ss-dial",
+            ["/a", "/b"],
+            f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)",
+        ),
+        (
+            "ss-dial",
+            ["/a", "/b", 7],
+            f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)",
+        ),
+        (
+            "ss-dial",
+            ["/a", "/b", "x" * 1000],
+            f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)",
+        ),
         ("ss-dial", ["/ip4/1.2.3.4", "/ip4/1.2.3.5", "id"], errors.NOT_AUTHORIZED),
         ("no-such-event", [1], "Unknown event: no-such-event"),
     ],
@@ -89,7 +109,9 @@ async def test_requests_without_ack_are_ignored_like_the_reference(server: LiveS
         "9",
     ],
 )
-async def test_garbage_frames_close_only_that_connection(server: LiveServer, frame: str | bytes) -> None:
+async def test_garbage_frames_close_only_that_connection(
+    server: LiveServer, frame: str | bytes
+) -> None:
     bystander = await Eio3Client.connect(server.port)
     client = await Eio3Client.connect(server.port)
     try:

@@ -63,11 +63,17 @@ async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> Non
     try:
         await join(a, ia, server.port)
         await join(b, ib, server.port)
-        dial = asyncio.ensure_future(a.call("ss-dial", ia.address(server.port), ib.address(server.port), "X"))
+        dial = asyncio.ensure_future(
+            a.call("ss-dial", ia.address(server.port), ib.address(server.port), "X")
+        )
         assert await a.next_event() == ("socket.io-pull-stream.accept.X.dialer", [])
         name, args = await b.next_event("ss-incomming")
         assert args == ["X", ia.address(server.port)]
-        incoming_ack = int(next(f for f in b.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[0])
+        incoming_ack = int(
+            next(f for f in b.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
+                0
+            ]
+        )
         await b.emit("socket.io-pull-stream.accept.X.dialer")
         await b.send_raw(f"43{incoming_ack}[]")
         assert await b.next_event() == ("socket.io-pull-stream.accept.X.listener", [])
@@ -80,7 +86,9 @@ async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> Non
         assert await b.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b""])
         assert await b.next_event() == ("socket.io-pull-stream.error.X.dialer", [True])
         assert b"\x04hello" in b.frames and b"\x04" in b.frames
-        assert '451-["socket.io-pull-stream.queue.X.dialer",{"_placeholder":true,"num":0}]' in b.frames
+        assert (
+            '451-["socket.io-pull-stream.queue.X.dialer",{"_placeholder":true,"num":0}]' in b.frames
+        )
     finally:
         await a.close()
         await b.close()
@@ -93,9 +101,15 @@ async def test_b64_clients_get_binary_as_text(server: LiveServer) -> None:
     try:
         await join(a, ia, server.port)
         await join(b, ib, server.port)
-        dial = asyncio.ensure_future(b.call("ss-dial", ib.address(server.port), ia.address(server.port), "Y"))
+        dial = asyncio.ensure_future(
+            b.call("ss-dial", ib.address(server.port), ia.address(server.port), "Y")
+        )
         await a.next_event("ss-incomming")
-        incoming_ack = int(next(f for f in a.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[0])
+        incoming_ack = int(
+            next(f for f in a.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
+                0
+            ]
+        )
         await a.emit("socket.io-pull-stream.accept.Y.dialer")
         await a.send_raw(f"43{incoming_ack}[]")
         assert await asyncio.wait_for(dial, TIMEOUT) == []
@@ -119,7 +133,9 @@ async def test_polling_handshake_and_post(server: LiveServer) -> None:
         assert rest[int(length) :] == "2:40"
         sid = info["sid"]
         ident = Identity.generate()
-        event = json.dumps(["ss-join", ident.address(server.port), ident.marshalled_public_key.hex()])
+        event = json.dumps(
+            ["ss-join", ident.address(server.port), ident.marshalled_public_key.hex()]
+        )
         packet = "420" + event
         async with http.post(f"{url}&sid={sid}", data=f"{len(packet)}:{packet}") as resp:
             assert resp.status == 200

@@ -33,9 +33,13 @@ class V4Peer:
 
     async def join(self, server: LiveServer) -> list[Any]:
         addr = self.ident.address(server.port)
-        err, nonce = await self.sio.call("ss-join", (addr, self.ident.marshalled_public_key.hex()), timeout=TIMEOUT)
+        err, nonce = await self.sio.call(
+            "ss-join", (addr, self.ident.marshalled_public_key.hex()), timeout=TIMEOUT
+        )
         assert err is None
-        return list(await self.sio.call("ss-join", (addr, self.ident.sign_hex(nonce)), timeout=TIMEOUT))
+        return list(
+            await self.sio.call("ss-join", (addr, self.ident.sign_hex(nonce)), timeout=TIMEOUT)
+        )
 
 
 async def test_v4_client_joins_with_the_challenge(server: LiveServer) -> None:
@@ -65,7 +69,11 @@ async def test_v2_and_v4_clients_discover_and_relay_to_each_other(server: LiveSe
         assert await v4.join(server) == [None, None, []]
         addr2 = i2.address(server.port)
         err, nonce = await v2.call("ss-join", addr2, i2.marshalled_public_key.hex())
-        assert await v2.call("ss-join", addr2, i2.sign_hex(nonce)) == [None, None, [v4.ident.address(server.port)]]
+        assert await v2.call("ss-join", addr2, i2.sign_hex(nonce)) == [
+            None,
+            None,
+            [v4.ident.address(server.port)],
+        ]
         assert await asyncio.wait_for(v4.peers.get(), TIMEOUT) == addr2
 
         # v4 dials v2; v2 accepts.
@@ -76,7 +84,11 @@ async def test_v2_and_v4_clients_discover_and_relay_to_each_other(server: LiveSe
             v4.sio.call("ss-dial", (v4.ident.address(server.port), addr2, "D"), timeout=TIMEOUT)
         )
         await v2.next_event("ss-incomming")
-        ack_id = int(next(f for f in v2.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[0])
+        ack_id = int(
+            next(f for f in v2.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
+                0
+            ]
+        )
         await v2.emit("socket.io-pull-stream.accept.D.dialer")
         await v2.send_raw(f"43{ack_id}[]")
         assert await asyncio.wait_for(dial, TIMEOUT) is None  # empty ack: no arguments
@@ -101,7 +113,9 @@ async def test_refused_namespace_gets_a_string_error_on_v2(server: LiveServer) -
     client = await Eio3Client.connect(server.port)
     try:
         await client.send_raw("40/admin,")
-        await eventually(lambda: any(isinstance(f, str) and f.startswith("44/admin,") for f in client.frames))
+        await eventually(
+            lambda: any(isinstance(f, str) and f.startswith("44/admin,") for f in client.frames)
+        )
         frame = next(f for f in client.frames if isinstance(f, str) and f.startswith("44/admin,"))
         assert frame.startswith('44/admin,"')
     finally:

@@ -125,12 +125,16 @@ class Eio3Client:
 
         data = [event, *(strip(a) for a in args)]
         head = "45" + f"{len(attachments)}-" if attachments else "42"
-        text = head + ("" if ack_id is None else str(ack_id)) + json.dumps(data, separators=(",", ":"))
+        text = (
+            head + ("" if ack_id is None else str(ack_id)) + json.dumps(data, separators=(",", ":"))
+        )
         await self.ws.send_str(text)
         for blob in attachments:
             await self.ws.send_bytes(b"\x04" + blob)
 
-    async def next_event(self, name: str | None = None, timeout: float = TIMEOUT) -> tuple[str, list[Any]]:
+    async def next_event(
+        self, name: str | None = None, timeout: float = TIMEOUT
+    ) -> tuple[str, list[Any]]:
         """The next event called ``name``; without a name, the next one that is
         not a ``ws-peer`` announcement (those arrive whenever peers join)."""
         while True:

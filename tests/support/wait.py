@@ -8,7 +8,9 @@ from collections.abc import Callable
 TIMEOUT = 10.0
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = TIMEOUT, what: str = "") -> None:
+async def eventually(
+    condition: Callable[[], bool], timeout: float = TIMEOUT, what: str = ""
+) -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

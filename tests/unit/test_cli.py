@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from wsstar.cli import env_flag, parse_config
+from wsstar.errors import ConfigError
+
+
+def test_defaults_match_the_reference_cli() -> None:
+    config = parse_config([], {})
+    assert (config.host, config.port) == ("0.0.0.0", 9090)
+    assert config.rules.crypto_challenge is True
+    assert config.rules.strict_multiaddr is True
+    assert config.metrics is True
+    assert config.announce_interval == 10.0
+
+
+def test_environment_like_the_reference() -> None:
+    config = parse_config(
+        [],
+        {
+            "PORT": "8081",
+            "HOST": "127.0.0.1",
+            "DISABLE_CRYPTO_CHALLENGE": "1",
+            "DISABLE_STRICT_MULTIADDR": "true",
+            "DISABLE_METRICS": "yes",
+        },
+    )
+    assert (config.host, config.port) == ("127.0.0.1", 8081)
+    assert not config.rules.crypto_challenge
+    assert not config.rules.strict_multiaddr
+    assert not config.metrics
+
+
+def test_flags_win_over_environment_and_both_spellings_work() -> None:
+    config = parse_config(
+        ["--port", "7000", "--strict-multiaddr"], {"PORT": "8081", "DISABLE_STRICT_MULTIADDR": "1"}
+    )
+    assert config.port == 7000
+    assert config.rules.strict_multiaddr
+    assert not parse_config(["--disableCryptoChallenge"], {}).rules.crypto_challenge
+    assert not parse_config(["--disable-crypto-challenge"], {}).rules.crypto_challenge
+    assert not parse_config(["--disableStrictMultiaddr"], {}).rules.strict_multiaddr
+    assert not parse_config(["--disable-metrics"], {}).metrics
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("0", False), ("false", False), ("", False), ("ON", True)]
+)
+def test_env_flags_mean_what_they_say(value: str, expected: bool) -> None:
+    assert env_flag({"X": value}, "X") is expected
+
+
+def test_bad_settings_are_refused_with_a_reason() -> None:
+    with pytest.raises(ConfigError, match="not a boolean"):
+        parse_config([], {"DISABLE_METRICS": "maybe"})
+    with pytest.raises(ConfigError, match="port"):
+        parse_config([], {"PORT": "http"})
+    with pytest.raises(ConfigError, match="both"):
+        parse_config(["--cert", "c.pem"], {})
+    with pytest.raises(SystemExit):
+        parse_config(["--announce-interval", "0"], {})
