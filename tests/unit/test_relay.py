@@ -30,8 +30,12 @@ def test_after_accept_chunks_and_errors_pass_straight_through() -> None:
     t = StreamTable(backlog_limit=1 << 20)
     t.open(A, B, "d.dialer")
     t.accept(B, "d.dialer")
-    assert t.queue(A, "d.dialer", b"x") == [Emit(B, "socket.io-pull-stream.queue.d.dialer", (b"x",))]
-    assert t.end(A, "d.dialer", "boom") == [Emit(B, "socket.io-pull-stream.error.d.dialer", ("boom",))]
+    assert t.queue(A, "d.dialer", b"x") == [
+        Emit(B, "socket.io-pull-stream.queue.d.dialer", (b"x",))
+    ]
+    assert t.end(A, "d.dialer", "boom") == [
+        Emit(B, "socket.io-pull-stream.error.d.dialer", ("boom",))
+    ]
     assert t.queue(A, "d.dialer", b"late") == []
 
 

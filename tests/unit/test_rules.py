@@ -136,7 +136,10 @@ def test_pending_challenges_are_bounded(clock: Clock) -> None:
     a = Identity.generate()
     key = a.marshalled_public_key.hex()
     for i in range(2):
-        assert r.join("s", f"/ip4/10.0.0.{i}/tcp/1/ws/p2p-websocket-star/ipfs/{a.peer_id}", key)[0][0] is None
+        assert (
+            r.join("s", f"/ip4/10.0.0.{i}/tcp/1/ws/p2p-websocket-star/ipfs/{a.peer_id}", key)[0][0]
+            is None
+        )
     assert r.join("s", a.address(PORT), key)[0] == (errors.TOO_MANY_CHALLENGES,)
 
 
@@ -185,7 +188,9 @@ def test_announcements_go_to_every_other_socket_once_per_interval(clock: Clock) 
     assert r.announcements_due(clock.now + 1) == []
     r.disconnect("b")
     clock.now += 10
-    assert sorted(e.args[0] for e in r.announcements_due(clock.now) if isinstance(e, Broadcast)) == [
+    assert sorted(
+        e.args[0] for e in r.announcements_due(clock.now) if isinstance(e, Broadcast)
+    ) == [
         "/a",
         "/c",
     ]
@@ -218,9 +223,9 @@ def test_dial_sequence_matches_the_reference(clock: Clock) -> None:
         AnswerDial(key, ()),
     ]
     r.stream_event("A", "socket.io-pull-stream.accept.X.listener", ())
-    assert r.stream_event("B", "socket.io-pull-stream.queue.X.listener", ({"type": "Buffer", "data": [104, 105]},)) == [
-        Emit("A", "socket.io-pull-stream.queue.X.listener", (b"hi",))
-    ]
+    assert r.stream_event(
+        "B", "socket.io-pull-stream.queue.X.listener", ({"type": "Buffer", "data": [104, 105]},)
+    ) == [Emit("A", "socket.io-pull-stream.queue.X.listener", (b"hi",))]
     assert r.stats.dials_success == 1 and r.stats.dials_total == 1
 
 
@@ -245,7 +250,9 @@ def test_listener_error_is_forwarded_unchanged_and_the_stream_discarded(clock: C
 def test_dial_timeout_and_target_disconnect_fail_the_dial(clock: Clock) -> None:
     r = _two_peers(clock)
     r.dial("A", "/a", "/b", "X")
-    assert r.dial_timed_out(DialKey("A", "X")) == [AnswerDial(DialKey("A", "X"), (errors.DIAL_TIMEOUT,))]
+    assert r.dial_timed_out(DialKey("A", "X")) == [
+        AnswerDial(DialKey("A", "X"), (errors.DIAL_TIMEOUT,))
+    ]
     r.dial("A", "/a", "/b", "Y")
     assert r.disconnect("B") == [AnswerDial(DialKey("A", "Y"), (errors.DIAL_TARGET_GONE,))]
     assert r.pending_dials() == 0 and len(r.streams) == 0
