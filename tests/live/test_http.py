@@ -75,6 +75,9 @@ async def test_metrics_have_the_reference_series_and_count_each_request_once(
 
 
 async def test_metrics_can_be_disabled() -> None:
-    async with live_server(metrics=False) as srv, aiohttp.ClientSession() as http:
-        async with http.get(srv.url + "/metrics") as resp:
-            assert resp.status == 404
+    async with (
+        live_server(metrics=False) as srv,
+        aiohttp.ClientSession() as http,
+        http.get(srv.url + "/metrics") as resp,
+    ):
+        assert resp.status == 404
