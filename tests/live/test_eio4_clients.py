@@ -5,48 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import socketio
-
 from tests.support.eio3 import TIMEOUT, Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import LiveServer
+from tests.support.v4 import V4Peer
 from tests.support.wait import eventually
-
-
-class V4Peer:
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.peers: asyncio.Queue[str] = asyncio.Queue()
-        self.events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
-        self.ident = Identity.generate()
-
-        @self.sio.on("ws-peer")  # type: ignore[untyped-decorator]
-        async def _peer(addr: str) -> None:
-            await self.peers.put(addr)
-
-        @self.sio.on("*")  # type: ignore[untyped-decorator]
-        async def _any(event: str, *args: Any) -> None:
-            await self.events.put((event, args))
-
-    async def connect(self, server: LiveServer) -> None:
-        await self.sio.connect(server.url, transports=["websocket"], wait_timeout=TIMEOUT)
-
-    async def join(self, server: LiveServer) -> list[Any]:
-        addr = self.ident.address(server.port)
-        err, nonce = await self.sio.call(
-            "ss-join", (addr, self.ident.marshalled_public_key.hex()), timeout=TIMEOUT
-        )
-        assert err is None
-        return list(
-            await self.sio.call("ss-join", (addr, self.ident.sign_hex(nonce)), timeout=TIMEOUT)
-        )
 
 
 async def test_v4_client_joins_with_the_challenge(server: LiveServer) -> None:
     peer = V4Peer()
-    await peer.connect(server)
+    await peer.connect(server.url)
     try:
-        assert await peer.join(server) == [None, None, []]
+        assert await peer.join(server.port) == [None, None, []]
     finally:
         await peer.sio.disconnect()
 
@@ -55,18 +25,18 @@ async def test_v4_polling_client_works_too(server: LiveServer) -> None:
     peer = V4Peer()
     await peer.sio.connect(server.url, transports=["polling"], wait_timeout=TIMEOUT)
     try:
-        assert await peer.join(server) == [None, None, []]
+        assert await peer.join(server.port) == [None, None, []]
     finally:
         await peer.sio.disconnect()
 
 
 async def test_v2_and_v4_clients_discover_and_relay_to_each_other(server: LiveServer) -> None:
     v4 = V4Peer()
-    await v4.connect(server)
+    await v4.connect(server.url)
     v2 = await Eio3Client.connect(server.port)
     i2 = Identity.generate()
     try:
-        assert await v4.join(server) == [None, None, []]
+        assert await v4.join(server.port) == [None, None, []]
         addr2 = i2.address(server.port)
         err, nonce = await v2.call("ss-join", addr2, i2.marshalled_public_key.hex())
         assert await v2.call("ss-join", addr2, i2.sign_hex(nonce)) == [
