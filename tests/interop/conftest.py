@@ -100,24 +100,23 @@ async def rendezvous() -> AsyncIterator[Rendezvous]:
     command, env, ready_path = _server_command(port)
     # A file, not a pipe: nobody reads the log while the test runs, and a
     # full pipe would block the server.
-    log = tempfile.TemporaryFile()
-    proc = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log
-    )
-    try:
-        await _wait_until_serving(proc, port, ready_path)
-        yield Rendezvous("127.0.0.1", port)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    with tempfile.TemporaryFile() as log:
+        proc = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log
+        )
+        try:
+            await _wait_until_serving(proc, port, ready_path)
+            yield Rendezvous("127.0.0.1", port)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
         log.seek(0)
         output = log.read().decode(errors="replace")
-        log.close()
         if "Traceback" in output:
             pytest.fail("server logged a traceback:\n" + output[-4000:])
 
