@@ -1,0 +1,128 @@
+"""wsstar-server as a process: start-up line, TLS, clean exit on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import signal
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsstar",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+    return proc, line.decode().strip()
+
+
+async def stop(proc: asyncio.subprocess.Process, sig: int) -> tuple[int, str]:
+    proc.send_signal(sig)
+    out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    return proc.returncode or 0, out.decode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_starts_serves_and_stops_cleanly(sig: int) -> None:
+    port = free_port()
+    proc, first = await start("--host", "127.0.0.1", "--port", str(port))
+    try:
+        assert first == f"Listening on: http://127.0.0.1:{port}"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/health") as r,
+        ):
+            assert r.status == 200
+    finally:
+        code, rest = await stop(proc, sig)
+    assert code == 0
+    assert "Rendezvous server stopped" in rest
+
+
+async def test_tls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    proc, first = await start(
+        "--host", "127.0.0.1", "--port", str(port), "--cert", str(cert), "--key", str(key)
+    )
+    try:
+        assert first == f"Listening on: https://127.0.0.1:{port}"
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"https://127.0.0.1:{port}/health", ssl=context) as r:
+                assert r.status == 200
+            ws_url = f"https://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket"
+            async with http.ws_connect(ws_url, ssl=context) as ws:
+                assert (await asyncio.wait_for(ws.receive_str(), TIMEOUT)).startswith("0{")
+    finally:
+        code, _ = await stop(proc, signal.SIGTERM)
+    assert code == 0
+
+
+async def test_bad_configuration_exits_with_a_message() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wsstar",
+        "--cert",
+        "/nonexistent.pem",
+        "--key",
+        "/nonexistent.key",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 2
+    assert b"cannot load TLS certificate/key" in err
