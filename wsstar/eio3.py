@@ -32,12 +32,11 @@ from typing import Any
 
 import engineio
 import socketio
-from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from .engine import Environ, InvalidFrame, WebSocket, real_remote_address
+from .engine import Environ, FrameChannel, InvalidFrame, Socket, WebSocket, real_remote_address
 from .errors import ProtocolError
 
 #: Key set in the WSGI-style environ of requests from Engine.IO v3 clients.
@@ -153,7 +152,7 @@ class Eio3WebSocket:
     """The v3 framing on top of a v4 websocket: python-engineio's receive and
     send loops run unchanged on either side of it."""
 
-    def __init__(self, ws: WebSocket, b64: bool) -> None:
+    def __init__(self, ws: FrameChannel, b64: bool) -> None:
         self._ws = ws
         self._b64 = b64
 
@@ -185,7 +184,7 @@ class Eio3WebSocket:
 # -- Engine.IO v3 sockets and server ------------------------------------------------
 
 
-class Eio3Socket(async_socket.AsyncSocket):  # type: ignore[misc]
+class Eio3Socket(Socket):
     """An Engine.IO session with a v3 client."""
 
     def __init__(self, server: DualEngineServer, sid: str, b64: bool) -> None:
@@ -235,7 +234,7 @@ class Eio3Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         for pkt in packets:
             await self.receive(pkt)
 
-    async def _websocket_handler(self, ws: WebSocket) -> None:
+    async def _websocket_handler(self, ws: FrameChannel) -> None:
         await super()._websocket_handler(Eio3WebSocket(ws, self.b64))
 
 
@@ -297,29 +296,35 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def _handle_connect(
         self, environ: Environ, transport: str, jsonp_index: int | None = None
     ) -> Any:
-        if not environ.get(EIO3):
-            return await super()._handle_connect(environ, transport, jsonp_index)
+        """Open a session of either generation.
+
+        python-engineio's version only knows v4 and its own socket class; this
+        one differs in the socket class, the v3 open packet (no maxPayload, no
+        server-side ping) and the v3 polling framing.
+        """
         if self.start_service_task:
             self.start_service_task = False
             self.service_task_handle = self.start_background_task(self._service_task)
         sid = self.generate_id()
-        sock = Eio3Socket(self, sid, b64=bool(environ.get(EIO3_B64)))
-        self.sockets[sid] = sock
-        await sock.send(
-            eio_packet.Packet(
-                eio_packet.OPEN,
-                {
-                    "sid": sid,
-                    "upgrades": self._upgrades(sid, transport),
-                    "pingInterval": int(self.ping_interval * 1000),
-                    "pingTimeout": int(self.ping_timeout * 1000),
-                },
-            )
+        v3 = bool(environ.get(EIO3))
+        sock: Socket = (
+            Eio3Socket(self, sid, b64=bool(environ.get(EIO3_B64))) if v3 else Socket(self, sid)
         )
+        self.sockets[sid] = sock
+        handshake: dict[str, Any] = {
+            "sid": sid,
+            "upgrades": self._upgrades(sid, transport),
+            "pingTimeout": int(self.ping_timeout * 1000),
+            "pingInterval": int(self.ping_interval * 1000),
+        }
+        if not v3:
+            handshake["maxPayload"] = self.max_http_buffer_size
+        await sock.send(eio_packet.Packet(eio_packet.OPEN, handshake))
         accepted = await self._trigger_event("connect", sid, environ, run_async=False)
         if accepted is not None and accepted is not True:
             del self.sockets[sid]
             return self._unauthorized(accepted or None)
+        sock.schedule_ping()
         if transport == "websocket":
             response = await sock.handle_get_request(environ)
             if sock.closed and sid in self.sockets:
@@ -327,9 +332,10 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return response
         sock.connected = True
         try:
-            return self.ok_v3(await sock.poll())
+            packets = await sock.poll()
         except eio_exceptions.QueueEmpty:
             return self._bad_request()
+        return self.ok_v3(packets) if v3 else self._ok(packets, jsonp_index=jsonp_index)
 
 
 # -- Socket.IO v2 on top -------------------------------------------------------------

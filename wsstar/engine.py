@@ -10,12 +10,16 @@ module holds the replacements; ``eio3.py`` builds on them for Engine.IO v3.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
+from engineio import async_socket
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 log = logging.getLogger("wsstar.engine")
@@ -44,6 +48,9 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         self._sock = web.WebSocketResponse(
             max_msg_size=self.server.max_http_buffer_size,
             compress=bool(getattr(self.server, "websocket_compression", False)),
+            # A session silent for a whole heartbeat cycle is dead; aiohttp's
+            # own timer is much cheaper than a wait_for() task per frame.
+            receive_timeout=self.server.ping_interval + self.server.ping_timeout,
         )
         await self._sock.prepare(request)
         self.environ = environ
@@ -51,7 +58,10 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         return self._sock
 
     async def wait(self) -> str | bytes:
-        msg = await self._sock.receive()
+        try:
+            msg = await self._sock.receive()
+        except TimeoutError as exc:
+            raise OSError("websocket silent for a whole heartbeat cycle") from exc
         if msg.type == aiohttp.WSMsgType.TEXT:
             text: str = msg.data
             if not text or text[0] not in _TEXT_PACKET_TYPES:
@@ -63,6 +73,78 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         if msg.type == aiohttp.WSMsgType.ERROR:
             log.info("websocket error from %s: %s", self.environ.get("REMOTE_ADDR"), msg.data)
         raise OSError("websocket closed")
+
+
+class FrameChannel(Protocol):
+    """One websocket as the session loops see it: whole Engine.IO frames."""
+
+    async def send(self, message: str | bytes) -> None: ...
+
+    async def wait(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
+class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
+    """An Engine.IO session whose websocket loops cost no task per frame.
+
+    python-engineio wraps every received frame in a new task plus a
+    ``wait_for`` and every write batch in another; on a relay that carries
+    thousands of frames per second that bookkeeping costs more than the
+    relaying.  Sessions that upgrade from long-polling keep python-engineio's
+    own handler: the probe handshake is rare and subtle.
+    """
+
+    connected: bool
+    upgraded: bool
+
+    async def _websocket_handler(self, ws: FrameChannel) -> None:
+        if self.connected:
+            await super()._websocket_handler(ws)
+            return
+        self.connected = True
+        self.upgraded = True
+        writer = asyncio.get_running_loop().create_task(self._write_loop(ws))
+        try:
+            await self._read_loop(ws)
+        finally:
+            self.queue.put_nowait(None)  # ends the writer
+            await writer
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _read_loop(self, ws: FrameChannel) -> None:
+        while True:
+            try:
+                data = await ws.wait()
+            except OSError:
+                return
+            try:
+                pkt = eio_packet.Packet(encoded_packet=data)
+                await self.receive(pkt)
+            except eio_exceptions.UnknownPacketError:
+                continue
+            except eio_exceptions.SocketIsClosedError:
+                return
+            except Exception:  # one bad packet must not kill the session loop
+                log.exception("%s: error handling a packet", self.sid)
+
+    async def _write_loop(self, ws: FrameChannel) -> None:
+        queue = self.queue
+        while True:
+            pkt = await queue.get()
+            queue.task_done()
+            if pkt is None:
+                break
+            try:
+                await ws.send(pkt.encode())
+            except Exception:  # a dead transport ends the session
+                break
+        # Whatever is still queued will never be sent; account for it so that
+        # close(wait=True), which joins the queue, cannot hang.
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        await ws.close()
 
 
 def real_remote_address(
