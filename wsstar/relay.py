@@ -102,6 +102,13 @@ class StreamTable:
             self._remove_sink_side(stream)
         return out
 
+    def open_sink(self, source: str, name: str) -> str | None:
+        """The socket ``source``'s chunks for ``name`` go straight to, if the
+        stream is flowing (its sink has accepted); None means the chunk must go
+        through :meth:`queue`."""
+        stream = self._by_source.get((source, name))
+        return stream.sink if stream is not None and stream.accepted else None
+
     def queue(self, source: str, name: str, chunk: bytes) -> list[Emit]:
         stream = self._by_source.get((source, name))
         if stream is None:

@@ -26,6 +26,7 @@ from .directory import LocalDirectory, PeerDirectory
 from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
 from .eio3 import DualSocketIOServer
 from .relay import PREFIX as STREAM_PREFIX
+from .relay import QUEUE as STREAM_QUEUE
 from .rendezvous import Rendezvous
 
 log = logging.getLogger("wsstar")
@@ -37,6 +38,12 @@ MAX_CHALLENGE_DATA_LENGTH = 8192
 MAX_DIAL_ID_LENGTH = 256
 #: socket.io-parser's own limit on binary attachments per packet.
 MAX_ATTACHMENTS = 10
+
+# A relayed chunk as every socket.io client encodes it: a binary event with one
+# attachment, no ack id, namespace "/".  Recognised by its text alone so that
+# the bulk of a busy server's traffic skips JSON and handler dispatch.
+_CHUNK_HEAD = '51-["' + STREAM_QUEUE
+_CHUNK_TAIL = '",{"_placeholder":true,"num":0}]'
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -60,6 +67,8 @@ class SocketServer(DualSocketIOServer):
     def __init__(self, service: RendezvousService, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.service = service
+        # Relay chunk headers waiting for their attachment, by engine session.
+        self._chunk_heads: dict[str, tuple[str, str]] = {}
 
     async def _handle_event(
         self, eio_sid: str, namespace: str | None, ack_id: int | None, data: Any
@@ -75,7 +84,26 @@ class SocketServer(DualSocketIOServer):
             return
         await self.service.on_event(sid, data[0], tuple(data[1:]), ack)
 
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
+        self._chunk_heads.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            head = self._chunk_heads.pop(eio_sid, None)
+            if head is not None:
+                await self.service.relay_chunk(eio_sid, head[0], head[1], data)
+                return
+        elif (
+            data.startswith(_CHUNK_HEAD)
+            and data.endswith(_CHUNK_TAIL)
+            and eio_sid not in self._binary_packet
+            and eio_sid not in self._chunk_heads
+        ):
+            name = data[len(_CHUNK_HEAD) : -len(_CHUNK_TAIL)]
+            if name and '"' not in name and "\\" not in name:
+                self._chunk_heads[eio_sid] = (data, name)
+                return
         try:
             await super()._handle_eio_message(eio_sid, data)
             pending = self._binary_packet.get(eio_sid)
@@ -187,6 +215,21 @@ class RendezvousService:
         self._remote.pop(sid, None)
 
     # -- requests ---------------------------------------------------------------------
+
+    async def relay_chunk(self, eio_sid: str, head: str, name: str, chunk: bytes) -> None:
+        """Forward one relayed chunk, already split into its packet text and
+        attachment, without decoding or re-encoding either when the stream is
+        flowing: the sink receives the same bytes the source sent."""
+        sid = self.sio.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is None:
+            return
+        sink = self.core.streams.open_sink(sid, name)
+        target = self.sio.eio.sockets.get(self._eio_sid.get(sink, "")) if sink else None
+        if target is None:
+            await self.on_event(sid, STREAM_QUEUE + name, (chunk,), None)
+            return
+        await target.send(eio_packet.Packet(eio_packet.MESSAGE, head))
+        await target.send(eio_packet.Packet(eio_packet.MESSAGE, chunk))
 
     async def on_event(self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         try:

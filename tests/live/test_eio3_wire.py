@@ -67,6 +67,8 @@ async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> Non
             a.call("ss-dial", ia.address(server.port), ib.address(server.port), "X")
         )
         assert await a.next_event() == ("socket.io-pull-stream.accept.X.dialer", [])
+        # Sent before the listener accepted: held by the server, then delivered first.
+        await a.emit("socket.io-pull-stream.queue.X.dialer", b"early")
         name, args = await b.next_event("ss-incomming")
         assert args == ["X", ia.address(server.port)]
         incoming_ack = int(
@@ -82,6 +84,7 @@ async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> Non
         await a.emit("socket.io-pull-stream.queue.X.dialer", b"hello")
         await a.emit("socket.io-pull-stream.queue.X.dialer", b"")
         await a.emit("socket.io-pull-stream.error.X.dialer", True)
+        assert await b.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b"early"])
         assert await b.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b"hello"])
         assert await b.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b""])
         assert await b.next_event() == ("socket.io-pull-stream.error.X.dialer", [True])
