@@ -23,7 +23,6 @@ which is why pyproject.toml pins those minor versions.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import time
@@ -271,18 +270,6 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return environ
 
         return translate_request
-
-    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        result = await super()._trigger_event(event, *args, **kwargs)
-        if event == "disconnect":
-            sock = self.sockets.get(args[0])
-            if sock is not None and not sock.upgraded:
-                # A long-poll GET parked on this session's queue would
-                # otherwise hang until the ping timeout (python-engineio wakes
-                # it only for server-side closes); release it once close()
-                # has queued whatever it still sends.
-                asyncio.get_running_loop().call_soon(sock.queue.put_nowait, None)
-        return result
 
     def ok_v3(
         self, packets: list[eio_packet.Packet], headers: list[Any] | None = None

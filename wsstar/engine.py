@@ -48,9 +48,6 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         self._sock = web.WebSocketResponse(
             max_msg_size=self.server.max_http_buffer_size,
             compress=bool(getattr(self.server, "websocket_compression", False)),
-            # A session silent for a whole heartbeat cycle is dead; aiohttp's
-            # own timer is much cheaper than a wait_for() task per frame.
-            receive_timeout=self.server.ping_interval + self.server.ping_timeout,
         )
         await self._sock.prepare(request)
         self.environ = environ
@@ -58,10 +55,7 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         return self._sock
 
     async def wait(self) -> str | bytes:
-        try:
-            msg = await self._sock.receive()
-        except TimeoutError as exc:
-            raise OSError("websocket silent for a whole heartbeat cycle") from exc
+        msg = await self._sock.receive()
         if msg.type == aiohttp.WSMsgType.TEXT:
             text: str = msg.data
             if not text or text[0] not in _TEXT_PACKET_TYPES:
@@ -97,6 +91,20 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     connected: bool
     upgraded: bool
+    closed: bool
+    closing: bool
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
+        was_open = not (self.closed or self.closing)
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if was_open:
+            # Wake whoever waits on the queue: the websocket writer then closes
+            # the websocket, which ends the reader (a heartbeat timeout detected
+            # by the server's monitor needs no per-frame receive timer), and a
+            # parked long-poll returns instead of hanging until its timeout.
+            self.queue.put_nowait(None)
 
     async def _websocket_handler(self, ws: FrameChannel) -> None:
         if self.connected:
