@@ -1,34 +1,51 @@
 """When each joined address is re-announced (``ws-peer``).
 
 The reference starts one timer per joined address, each sending to every other
-peer every 10 s.  Here the whole schedule is one object driven by a single
-ticker, so that how often and in what order addresses are re-announced is
-decided in exactly one place and can change (batching, per-socket budgets)
-without touching the join rules or the I/O layer.
+peer every 10 s: N² messages per interval, out of phase, with no limit.  Here
+the whole schedule is one object driven by a single ticker, so that how often
+and in what order addresses are re-announced is decided in exactly one place.
 
 The schedule is pure: it is given the time and says which addresses are due.
 """
 
 from __future__ import annotations
 
-import heapq
+from collections import deque
 
 
 class AnnouncementSchedule:
-    """A re-announcement every ``interval`` seconds per address, first one
-    ``interval`` after the join (the immediate announcement at join time is the
-    join rule's business, not the schedule's)."""
+    """A ring of joined addresses and a cursor that walks it once per *round*.
 
-    def __init__(self, interval: float) -> None:
+    A round is ``interval`` seconds while that keeps each socket under
+    ``budget`` re-announcements per interval; with more peers than that it
+    stretches to ``interval * (peers - 1) / budget``.  So no client is flooded
+    with every peer every interval, and the server's work per interval grows
+    with N rather than N².  ``budget=None`` keeps the reference's rate: every
+    address once per interval.
+
+    The cursor advances in proportion to elapsed time, so announcements are
+    spread evenly over the round whatever the join pattern, and a change in
+    the number of peers changes the pace at once.  A newly added address goes
+    just behind the cursor: its first re-announcement comes about one round
+    after its join (the immediate announcement at join time is the join
+    rule's business, not the schedule's).
+    """
+
+    def __init__(self, interval: float, budget: int | None = None) -> None:
         if interval <= 0:
             raise ValueError("announce interval must be positive")
+        if budget is not None and budget <= 0:
+            raise ValueError("announce budget must be positive (or None for unlimited)")
         self.interval = interval
-        # Heap of (due time, sequence, address); entries of removed or
-        # re-added addresses stay in the heap and are skipped when popped,
-        # which keeps add and remove O(log n) and O(1).
-        self._heap: list[tuple[float, int, str]] = []
+        self.budget = budget
+        # Ring entries are (address, generation); an entry whose generation
+        # is not the address's current one was removed or re-added, and is
+        # dropped when the cursor reaches it.  Add and remove stay O(1).
+        self._ring: deque[tuple[str, int]] = deque()
         self._current: dict[str, int] = {}
-        self._sequence = 0
+        self._generation = 0
+        self._credit = 0.0
+        self._last: float | None = None
 
     def __len__(self) -> int:
         return len(self._current)
@@ -36,51 +53,52 @@ class AnnouncementSchedule:
     def __contains__(self, address: object) -> bool:
         return address in self._current
 
+    def round_length(self) -> float:
+        """Seconds in which every joined address is re-announced once."""
+        others = len(self._current) - 1
+        if self.budget is None or others <= self.budget:
+            return self.interval
+        return self.interval * others / self.budget
+
     def add(self, address: str, now: float) -> None:
-        """(Re)start the address's cycle: a re-join restarts it, like a new timer."""
-        self._sequence += 1
-        self._current[address] = self._sequence
-        heapq.heappush(self._heap, (now + self.interval, self._sequence, address))
+        """(Re)start the address's cycle: a re-join puts it at the back again."""
+        self._generation += 1
+        self._current[address] = self._generation
+        self._ring.append((address, self._generation))
+        if self._last is None:
+            self._last = now
 
     def remove(self, address: str) -> None:
         """Stop announcing the address (left, or its last owner disconnected)."""
         self._current.pop(address, None)
-        self._compact_if_mostly_stale()
-
-    def next_due(self) -> float | None:
-        """When the earliest live entry is due, for a ticker that sleeps until then."""
-        self._drop_stale_head()
-        return self._heap[0][0] if self._heap else None
+        if len(self._ring) > 64 and len(self._ring) > 2 * len(self._current):
+            # Churn leaves stale entries behind; drop them once they dominate
+            # so memory follows the number of joined addresses.
+            self._ring = deque(e for e in self._ring if self._current.get(e[0]) == e[1])
 
     def pop_due(self, now: float) -> list[str]:
-        """Addresses due at ``now``, each rescheduled one interval after its due time.
-
-        Rescheduling from the due time rather than from ``now`` keeps a slow
-        tick from drifting every address later and later.
-        """
+        """Addresses to re-announce now: as many as the time since the last
+        call is worth at the current pace."""
+        last, self._last = self._last, now
+        if last is None or not self._current:
+            self._credit = 0.0
+            return []
+        elapsed = max(0.0, now - last)
+        # At most one full round per call: a stalled ticker skips the missed
+        # rounds instead of bursting them all at once.
+        self._credit = min(
+            self._credit + len(self._current) * elapsed / self.round_length(),
+            float(len(self._current)),
+        )
         due: list[str] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            when, sequence, address = heapq.heappop(heap)
-            if self._current.get(address) != sequence:
+        ring, current = self._ring, self._current
+        # The epsilon keeps float rounding from postponing the last address
+        # of a round to the next tick.
+        while self._credit > 1.0 - 1e-9 and ring:
+            address, generation = ring.popleft()
+            if current.get(address) != generation:
                 continue
+            ring.append((address, generation))
             due.append(address)
-            next_time = when + self.interval
-            if next_time <= now:
-                # The ticker stalled for more than an interval: skip the
-                # missed rounds instead of bursting them all at once.
-                next_time = now + self.interval
-            heapq.heappush(heap, (next_time, sequence, address))
+            self._credit -= 1.0
         return due
-
-    def _drop_stale_head(self) -> None:
-        heap = self._heap
-        while heap and self._current.get(heap[0][2]) != heap[0][1]:
-            heapq.heappop(heap)
-
-    def _compact_if_mostly_stale(self) -> None:
-        # Churn leaves stale heap entries behind; rebuild once they dominate
-        # so memory follows the number of joined addresses.
-        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._current):
-            self._heap = [e for e in self._heap if self._current.get(e[2]) == e[1]]
-            heapq.heapify(self._heap)

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between ws-peer re-announcements of each peer (default 10)",
     )
     p.add_argument(
+        "--announce-budget",
+        type=int,
+        default=100,
+        help="re-announcements each peer may receive per interval before rounds stretch; "
+        "0 = unlimited, every peer every interval like the reference (default 100)",
+    )
+    p.add_argument(
         "--dial-timeout",
         type=_positive(float),
         default=15.0,
@@ -134,6 +141,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         raise ConfigError(f"PORT={env['PORT']!r} is not a port number") from exc
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range")
+    if args.announce_budget < 0:
+        raise ConfigError("--announce-budget must be 0 (unlimited) or positive")
     no_challenge = args.disable_crypto_challenge or env_flag(env, "DISABLE_CRYPTO_CHALLENGE")
     strict = (
         args.strict_multiaddr
@@ -151,6 +160,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         rules=Settings(crypto_challenge=not no_challenge, strict_multiaddr=strict),
         metrics=not no_metrics,
         announce_interval=args.announce_interval,
+        announce_budget=args.announce_budget or None,
         dial_timeout=args.dial_timeout,
         max_message_size=args.max_message_size,
         websocket_compression=args.websocket_compression,

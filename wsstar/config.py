@@ -15,6 +15,9 @@ class ServerConfig:
     metrics: bool = True
     #: Seconds between re-announcements of each joined address (reference: 10).
     announce_interval: float = 10.0
+    #: Re-announcements each socket may receive per interval before rounds
+    #: stretch (see AnnouncementSchedule); None reproduces the reference.
+    announce_budget: int | None = 100
     #: Seconds a listener has to answer ``ss-incomming`` (the reference waits forever).
     dial_timeout: float = 15.0
     #: Largest websocket message / polling body accepted, in bytes.  libp2p

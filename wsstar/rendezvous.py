@@ -119,11 +119,12 @@ class Rendezvous:
         settings: Settings,
         announce_interval: float,
         clock: Callable[[], float],
+        announce_budget: int | None = None,
         nonce_factory: Callable[[], str] = make_nonce,
     ) -> None:
         self.directory = directory
         self.settings = settings
-        self.schedule = AnnouncementSchedule(announce_interval)
+        self.schedule = AnnouncementSchedule(announce_interval, announce_budget)
         self.streams = StreamTable(settings.relay_backlog_limit)
         self.stats = Stats()
         self._clock = clock

@@ -125,6 +125,7 @@ class RendezvousService:
             directory if directory is not None else LocalDirectory(),
             config.rules,
             announce_interval=config.announce_interval,
+            announce_budget=config.announce_budget,
             clock=time.monotonic,
         )
         self.sio = SocketServer(

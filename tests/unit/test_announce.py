@@ -3,25 +3,38 @@ import pytest
 from wsstar.announce import AnnouncementSchedule
 
 
-def test_first_announcement_one_interval_after_join_then_every_interval() -> None:
-    s = AnnouncementSchedule(10.0)
-    s.add("/a", now=0.0)
-    assert s.next_due() == 10.0
-    assert s.pop_due(9.99) == []
-    assert s.pop_due(10.0) == ["/a"]
-    assert s.pop_due(19.0) == []
-    assert s.pop_due(20.5) == ["/a"]
-    assert s.next_due() == 30.0
+def walk(s: AnnouncementSchedule, start: float, end: float, tick: float = 0.25) -> list[str]:
+    due: list[str] = []
+    t = start
+    while t < end - 1e-9:
+        t += tick
+        due.extend(s.pop_due(t))
+    return due
 
 
-def test_removed_and_readded_addresses_are_not_announced_twice() -> None:
+def test_each_address_once_per_interval_in_join_order() -> None:
+    s = AnnouncementSchedule(10.0)
+    for i in range(4):
+        s.add(f"/p{i}", now=0.0)
+    assert walk(s, 0.0, 10.0) == ["/p0", "/p1", "/p2", "/p3"]
+    assert walk(s, 10.0, 20.0) == ["/p0", "/p1", "/p2", "/p3"]
+
+
+def test_a_new_address_comes_about_one_round_after_its_join() -> None:
     s = AnnouncementSchedule(10.0)
     s.add("/a", now=0.0)
-    s.add("/b", now=1.0)
+    s.pop_due(0.0)
+    assert walk(s, 0.0, 9.75) == []
+    assert walk(s, 9.75, 10.0) == ["/a"]
+
+
+def test_removed_and_readded_addresses_are_announced_once_per_round() -> None:
+    s = AnnouncementSchedule(10.0)
+    s.add("/a", now=0.0)
+    s.add("/b", now=0.0)
     s.remove("/a")
-    s.add("/b", now=5.0)  # a re-join restarts the cycle
-    assert s.pop_due(11.0) == []
-    assert s.pop_due(15.0) == ["/b"]
+    s.add("/b", now=0.0)  # a re-join moves it to the back, it does not double it
+    assert walk(s, 0.0, 30.0) == ["/b", "/b", "/b"]
     assert len(s) == 1
     assert "/a" not in s
 
@@ -34,16 +47,63 @@ def test_a_stalled_ticker_skips_missed_rounds_instead_of_bursting() -> None:
     assert s.pop_due(101.0) == ["/a"]
 
 
-def test_churn_does_not_grow_the_heap_without_bound() -> None:
+def test_churn_does_not_grow_the_ring_without_bound() -> None:
     s = AnnouncementSchedule(10.0)
     for i in range(10_000):
         s.add(f"/p{i}", now=float(i))
         s.remove(f"/p{i}")
     assert len(s) == 0
-    assert len(s._heap) <= 130
-    assert s.next_due() is None
+    assert len(s._ring) <= 130
+    assert s.pop_due(20_000.0) == []
 
 
-def test_interval_must_be_positive() -> None:
+def test_unlimited_budget_keeps_the_reference_rate() -> None:
+    s = AnnouncementSchedule(10.0, budget=None)
+    for i in range(500):
+        s.add(f"/p{i}", now=0.0)
+    assert s.round_length() == 10.0
+    assert sorted(walk(s, 0.0, 10.0)) == sorted(f"/p{i}" for i in range(500))
+
+
+def test_small_swarms_keep_the_plain_interval_even_with_a_budget() -> None:
+    s = AnnouncementSchedule(10.0, budget=100)
+    for i in range(101):
+        s.add(f"/p{i}", now=0.0)
+    assert s.round_length() == 10.0
+    assert len(walk(s, 0.0, 10.0)) == 101
+
+
+def test_large_swarms_stretch_the_round_to_respect_the_budget() -> None:
+    budget, n = 100, 1001
+    s = AnnouncementSchedule(10.0, budget=budget)
+    for i in range(n):
+        s.add(f"/p{i}", now=0.0)
+    assert s.round_length() == 100.0  # 10 s * (1001 - 1) / 100
+    seen: dict[str, int] = {}
+    for start in range(0, 200, 10):
+        due = walk(s, float(start), start + 10.0)
+        # Each socket hears about len(due) peers in this interval.
+        assert budget - 1 <= len(due) <= budget + 1
+        for address in due:
+            seen[address] = seen.get(address, 0) + 1
+    # Every peer exactly once per 100 s round.
+    assert set(seen) == {f"/p{i}" for i in range(n)}
+    assert set(seen.values()) == {2}
+
+
+def test_the_pace_follows_the_number_of_peers_at_once() -> None:
+    s = AnnouncementSchedule(10.0, budget=10)
+    for i in range(101):
+        s.add(f"/p{i}", now=0.0)
+    assert s.round_length() == 100.0
+    for i in range(90):
+        s.remove(f"/p{i}")
+    assert s.round_length() == 10.0
+    assert sorted(walk(s, 0.0, 10.0)) == sorted(f"/p{i}" for i in range(90, 101))
+
+
+def test_interval_and_budget_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         AnnouncementSchedule(0)
+    with pytest.raises(ValueError, match="budget"):
+        AnnouncementSchedule(10.0, budget=0)

@@ -60,3 +60,11 @@ def test_bad_settings_are_refused_with_a_reason() -> None:
         parse_config(["--cert", "c.pem"], {})
     with pytest.raises(SystemExit):
         parse_config(["--announce-interval", "0"], {})
+
+
+def test_announce_budget_flag() -> None:
+    assert parse_config([], {}).announce_budget == 100
+    assert parse_config(["--announce-budget", "0"], {}).announce_budget is None
+    assert parse_config(["--announce-budget", "7"], {}).announce_budget == 7
+    with pytest.raises(ConfigError, match="budget"):
+        parse_config(["--announce-budget", "-1"], {})
