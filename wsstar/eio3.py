@@ -155,13 +155,18 @@ class Eio3WebSocket:
         self._ws = ws
         self._b64 = b64
 
+    def _frame(self, message: str | bytes) -> str | bytes:
+        if isinstance(message, str):
+            return message
+        if self._b64:
+            return "b4" + base64.b64encode(message).decode("ascii")
+        return b"\x04" + message
+
     async def send(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            if self._b64:
-                message = "b4" + base64.b64encode(message).decode("ascii")
-            else:
-                message = b"\x04" + message
-        await self._ws.send(message)
+        await self._ws.send(self._frame(message))
+
+    async def send_many(self, messages: list[str | bytes]) -> None:
+        await self._ws.send_many([self._frame(m) for m in messages])
 
     async def wait(self) -> str | bytes:
         data = await self._ws.wait()
