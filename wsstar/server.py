@@ -225,12 +225,16 @@ class RendezvousService:
         if sid is None:
             return
         sink = self.core.streams.open_sink(sid, name)
-        target = self.sio.eio.sockets.get(self._eio_sid.get(sink, "")) if sink else None
-        if target is None:
+        if sink is None:
             await self.on_event(sid, STREAM_QUEUE + name, (chunk,), None)
             return
-        await target.send(eio_packet.Packet(eio_packet.MESSAGE, head))
-        await target.send(eio_packet.Packet(eio_packet.MESSAGE, chunk))
+        self._enqueue(
+            sink,
+            [
+                eio_packet.Packet(eio_packet.MESSAGE, head),
+                eio_packet.Packet(eio_packet.MESSAGE, chunk),
+            ],
+        )
 
     async def on_event(self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         try:
@@ -320,7 +324,7 @@ class RendezvousService:
             if isinstance(effect, Emit):
                 await self.send_event(effect.to, effect.event, effect.args)
             elif isinstance(effect, Broadcast):
-                await self._broadcast(effect)
+                self._broadcast(effect)
             elif isinstance(effect, AskIncoming):
                 await self._ask_incoming(effect)
             elif isinstance(effect, AnswerDial):
@@ -339,7 +343,7 @@ class RendezvousService:
         pkt = self.sio.packet_class(sio_packet.ACK, namespace="/", data=list(reply), id=ack.id)
         await self.sio._send_packet(ack.eio_sid, pkt)
 
-    async def _broadcast(self, effect: Broadcast) -> None:
+    def _broadcast(self, effect: Broadcast) -> None:
         # Encoded once for every recipient: announcements are the bulk of a
         # busy server's outgoing traffic.
         encoded = self.sio.packet_class(
@@ -347,12 +351,22 @@ class RendezvousService:
         ).encode()
         parts = encoded if isinstance(encoded, list) else [encoded]
         packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
-        send = self.sio.eio.send_packet
         for sid in effect.to:
-            eio_sid = self._eio_sid.get(sid)
-            if eio_sid is not None:
-                for pkt in packets:
-                    await send(eio_sid, pkt)
+            self._enqueue(sid, packets)
+
+    def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
+        """Queue engine packets straight onto a socket's send queue.
+
+        Equivalent to python-engineio's send() for an open session, minus its
+        per-packet log formatting and heartbeat check (the server's monitor
+        checks heartbeats anyway): this is the path of every announcement and
+        relayed chunk.
+        """
+        sock = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
+        if sock is None or sock.closed or sock.closing:
+            return
+        for pkt in packets:
+            sock.queue.put_nowait(pkt)
 
     async def _ask_incoming(self, effect: AskIncoming) -> None:
         key = effect.dial
