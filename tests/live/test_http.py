@@ -72,6 +72,9 @@ async def test_metrics_have_the_reference_series_and_count_each_request_once(
         await a.close()
         await b.close()
     await eventually(lambda: len(server.service.core.directory) == 0)
+    # Nothing of the departed sockets is left in the Socket.IO layer either.
+    await eventually(lambda: "/" not in server.service.sio.manager.rooms)
+    assert server.service.sio.manager.callbacks == {}
 
 
 async def test_metrics_can_be_disabled() -> None:
