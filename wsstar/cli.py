@@ -181,6 +181,23 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
     return context
 
 
+def _raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one: every peer holds a
+    socket, and the usual soft default of 1024 would cap the swarm there."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %s: %s", soft, exc)
+            return
+    log.info("open-file limit %s", hard if soft != hard else soft)
+
+
 def _event_loop() -> asyncio.AbstractEventLoop:
     """uvloop when it is installed (the ``fast`` extra): it is markedly
     cheaper per websocket frame."""
@@ -206,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    _raise_open_file_limit()
     service = RendezvousService(config)
     app = create_app(service)
     url = f"{config.scheme}://{config.host}:{config.port}"
