@@ -21,6 +21,7 @@ from aiohttp import web
 from . import __version__
 from .config import ServerConfig
 from .errors import ConfigError
+from .limits import Limits
 from .rendezvous import Settings
 from .server import RendezvousService
 from .web import create_app
@@ -120,6 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest websocket message or polling body, bytes (default 4 MiB)",
     )
     p.add_argument(
+        "--max-connections",
+        type=int,
+        default=50_000,
+        help="connections served at once; more are refused (0 = no limit, default 50000)",
+    )
+    p.add_argument(
+        "--max-connections-per-ip",
+        type=int,
+        default=256,
+        help="connections from one client address (0 = no limit, default 256)",
+    )
+    p.add_argument(
+        "--joins-per-ip",
+        type=float,
+        default=20.0,
+        help="sustained ss-join requests per second from one address, bursts of 4x "
+        "(a challenge join is two; 0 = no limit, default 20)",
+    )
+    p.add_argument(
+        "--dials-per-ip",
+        type=float,
+        default=100.0,
+        help="sustained ss-dial requests per second from one address, bursts of 4x "
+        "(0 = no limit, default 100)",
+    )
+    p.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="take client addresses from X-Forwarded-For (only behind a reverse proxy)",
+    )
+    p.add_argument(
         "--websocket-compression",
         action="store_true",
         help="negotiate permessage-deflate (off by default: relayed data is encrypted)",
@@ -141,8 +173,16 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         raise ConfigError(f"PORT={env['PORT']!r} is not a port number") from exc
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range")
-    if args.announce_budget < 0:
-        raise ConfigError("--announce-budget must be 0 (unlimited) or positive")
+    limit_flags = (
+        "announce_budget",
+        "max_connections",
+        "max_connections_per_ip",
+        "joins_per_ip",
+        "dials_per_ip",
+    )
+    for flag in limit_flags:
+        if getattr(args, flag) < 0:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be 0 (no limit) or positive")
     no_challenge = args.disable_crypto_challenge or env_flag(env, "DISABLE_CRYPTO_CHALLENGE")
     strict = (
         args.strict_multiaddr
@@ -163,6 +203,13 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         announce_budget=args.announce_budget or None,
         dial_timeout=args.dial_timeout,
         max_message_size=args.max_message_size,
+        limits=Limits(
+            max_connections=args.max_connections,
+            max_connections_per_ip=args.max_connections_per_ip,
+            joins_per_ip_per_second=args.joins_per_ip,
+            dials_per_ip_per_second=args.dials_per_ip,
+        ),
+        trust_proxy=args.trust_proxy,
         websocket_compression=args.websocket_compression,
         tls_cert=cert,
         tls_key=key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .limits import Limits
 from .rendezvous import Settings
 
 
@@ -12,6 +13,9 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 9090
     rules: Settings = field(default_factory=Settings)
+    limits: Limits = field(default_factory=Limits)
+    #: Take client addresses from X-Forwarded-For (only behind a reverse proxy).
+    trust_proxy: bool = False
     metrics: bool = True
     #: Seconds between re-announcements of each joined address (reference: 10).
     announce_interval: float = 10.0

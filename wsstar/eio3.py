@@ -249,14 +249,20 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     _async: dict[str, Any]
     start_service_task: bool
 
-    def __init__(self, *args: Any, websocket_compression: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        websocket_compression: bool = False,
+        trust_proxy: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.websocket_compression = websocket_compression
         # _async is the driver module's global table; copy before changing it
         # so that other engine servers in the process are unaffected.
         self._async = dict(self._async)
         self._async["websocket"] = WebSocket
-        translate = real_remote_address(self._async["translate_request"])
+        translate = real_remote_address(self._async["translate_request"], trust_proxy)
         self._async["translate_request"] = self._mark_eio3(translate)
 
     @staticmethod

@@ -201,16 +201,26 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
 
 
 def real_remote_address(
-    translate: Callable[..., Environ | Awaitable[Environ]],
+    translate: Callable[..., Environ | Awaitable[Environ]], trust_proxy: bool
 ) -> Callable[..., Environ]:
     """Wrap the driver's request translation so REMOTE_ADDR is the peer's
-    address (the stock driver hard-codes 127.0.0.1), for logs and per-IP
-    policies."""
+    address (the stock driver hard-codes 127.0.0.1), for logs and per-address
+    limits.
+
+    Behind a reverse proxy every peer is the proxy; with ``trust_proxy`` the
+    last X-Forwarded-For entry is used instead: the address the proxy itself
+    saw, the only one in that header a client cannot forge.
+    """
 
     def translate_request(request: web.Request) -> Environ:
         environ = translate(request)
         assert isinstance(environ, dict)  # the aiohttp driver is synchronous
-        environ["REMOTE_ADDR"] = request.remote or ""
+        remote = request.remote or ""
+        if trust_proxy:
+            forwarded = request.headers.getall("X-Forwarded-For", [])
+            if forwarded:
+                remote = forwarded[-1].rsplit(",", 1)[-1].strip() or remote
+        environ["REMOTE_ADDR"] = remote
         return environ
 
     return translate_request

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .limits import Admission
 from .rendezvous import Rendezvous
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -69,11 +70,20 @@ _REFERENCE_SERIES: tuple[tuple[str, str, str, Callable[[Rendezvous], int]], ...]
 class _StateCollector(Collector):
     """wsstar's own gauges, beyond what the reference exported."""
 
-    def __init__(self, core: Rendezvous) -> None:
+    def __init__(self, core: Rendezvous, admission: Admission) -> None:
         self._core = core
+        self._admission = admission
 
     def collect(self) -> Iterator[Metric]:
         core = self._core
+        refused = CounterMetricFamily(
+            "wsstar_refused",
+            "connections and requests refused by a limit, by limit",
+            labels=["limit"],
+        )
+        for kind, count in self._admission.refused.items():
+            refused.add_metric([kind], count)
+        yield refused
         yield GaugeMetricFamily(
             "wsstar_connected_sockets", "Socket.IO connections open now", core.socket_count()
         )
@@ -93,13 +103,13 @@ class _StateCollector(Collector):
 class Metrics:
     """Renders the ``/metrics`` page for one server."""
 
-    def __init__(self, core: Rendezvous) -> None:
+    def __init__(self, core: Rendezvous, admission: Admission) -> None:
         self._core = core
         # A registry per server, so that several servers in one process (tests,
         # embedding) never collide on metric names.
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
-        self.registry.register(_StateCollector(core))
+        self.registry.register(_StateCollector(core, admission))
 
     def render(self) -> bytes:
         lines = []

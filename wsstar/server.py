@@ -26,6 +26,7 @@ from .config import ServerConfig
 from .directory import LocalDirectory, PeerDirectory
 from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
 from .eio3 import DualSocketIOServer
+from .limits import DIAL_RATE_LIMITED, JOIN_RATE_LIMITED, Admission
 from .relay import PREFIX as STREAM_PREFIX
 from .relay import QUEUE as STREAM_QUEUE
 from .rendezvous import Rendezvous
@@ -39,6 +40,8 @@ MAX_CHALLENGE_DATA_LENGTH = 8192
 MAX_DIAL_ID_LENGTH = 256
 #: socket.io-parser's own limit on binary attachments per packet.
 MAX_ATTACHMENTS = 10
+#: Seconds between sweeps of idle per-address limit state.
+SWEEP_INTERVAL = 30.0
 
 # A relayed chunk as every socket.io client encodes it: a binary event with one
 # attachment, no ack id, namespace "/".  Recognised by its text alone so that
@@ -95,6 +98,18 @@ class SocketServer(DualSocketIOServer):
         self.service = service
         # Relay chunk headers waiting for their attachment, by engine session.
         self._chunk_heads: dict[str, tuple[str, str]] = {}
+        self._client_ip: dict[str, str] = {}
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        ip = environ.get("REMOTE_ADDR", "")
+        refused = self.service.admission.connect(ip)
+        if refused is not None:
+            # python-engineio answers a refused connect with HTTP 401 before
+            # any upgrade: the client sees a failed connection, nothing more.
+            log.info("connection from %s refused: %s limit reached", ip, refused.replace("_", " "))
+            return False
+        self._client_ip[eio_sid] = ip
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_event(
         self, eio_sid: str, namespace: str | None, ack_id: int | None, data: Any
@@ -113,6 +128,9 @@ class SocketServer(DualSocketIOServer):
     async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
         self._chunk_heads.pop(eio_sid, None)
         await super()._handle_eio_disconnect(eio_sid, reason)
+        ip = self._client_ip.pop(eio_sid, None)
+        if ip is not None:
+            self.service.admission.disconnect(ip)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if isinstance(data, bytes):
@@ -147,6 +165,7 @@ class RendezvousService:
     def __init__(self, config: ServerConfig, directory: PeerDirectory | None = None) -> None:
         self.config = config
         self.started = time.time()
+        self.admission = Admission(config.limits, time.monotonic)
         self.core = Rendezvous(
             directory if directory is not None else LocalDirectory(),
             config.rules,
@@ -164,6 +183,7 @@ class RendezvousService:
             ping_timeout=config.ping_timeout,
             max_http_buffer_size=config.max_message_size,
             websocket_compression=config.websocket_compression,
+            trust_proxy=config.trust_proxy,
             # The rendezvous logs what matters itself; python-socketio's own
             # per-packet logging would dominate the CPU profile.
             logger=False,
@@ -208,11 +228,18 @@ class RendezvousService:
         eio.sockets.clear()
 
     async def _announce_loop(self) -> None:
+        """The one periodic task: announcement rounds, and now and then a sweep
+        of per-address limit state left by departed clients."""
         tick = min(0.25, self.config.announce_interval / 4)
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
             await asyncio.sleep(tick)
+            now = time.monotonic()
             try:
-                await self.perform(self.core.announcements_due(time.monotonic()))
+                await self.perform(self.core.announcements_due(now))
+                if now >= next_sweep:
+                    next_sweep = now + SWEEP_INTERVAL
+                    self.admission.sweep()
             except Exception:
                 log.exception("announcement round failed")
 
@@ -284,6 +311,9 @@ class RendezvousService:
     async def _join(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         if ack is None:
             return  # the reference ignores joins that cannot be answered
+        if not self.admission.allow(self._remote.get(sid, ""), "joins"):
+            await self._refuse_join(sid, ack, JOIN_RATE_LIMITED)
+            return
         address = args[0] if args else None
         data = args[1] if len(args) > 1 else None
         if not isinstance(address, str) or not isinstance(data, str):
@@ -319,6 +349,10 @@ class RendezvousService:
     async def _dial(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         if ack is None:
             return  # the reference ignores dials that cannot be answered
+        if not self.admission.allow(self._remote.get(sid, ""), "dials"):
+            self.core.stats.dials_failure += 1
+            await self.send_ack(ack, (DIAL_RATE_LIMITED,))
+            return
         from_addr, to_addr, dial_id = [*args, None, None, None][:3]
         if not (
             isinstance(from_addr, str)
