@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import ssl
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from .errors import ConfigError
 from .limits import Limits
 from .rendezvous import Settings
 from .server import RendezvousService
-from .web import create_app
+from .web import create_app, shutdown
 
 log = logging.getLogger("wsstar")
 
@@ -152,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="take client addresses from X-Forwarded-For (only behind a reverse proxy)",
     )
     p.add_argument(
+        "--allow-peers",
+        metavar="FILE",
+        help="private swarm: only these peer ids (one per line) may join; "
+        "re-read on SIGHUP (needs the crypto challenge)",
+    )
+    p.add_argument(
+        "--cors-origins",
+        default="*",
+        help="comma-separated origins browsers may connect from (default *, any)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds a stopping server lets dials in flight finish (default 10)",
+    )
+    p.add_argument(
         "--websocket-compression",
         action="store_true",
         help="negotiate permessage-deflate (off by default: relayed data is encrypted)",
@@ -190,6 +208,13 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         else not env_flag(env, "DISABLE_STRICT_MULTIADDR")
     )
     no_metrics = args.disable_metrics or env_flag(env, "DISABLE_METRICS")
+    if args.allow_peers and no_challenge:
+        raise ConfigError("--allow-peers needs the crypto challenge: peers must prove their ids")
+    if args.shutdown_grace < 0:
+        raise ConfigError("--shutdown-grace must be 0 or positive")
+    origins = tuple(o.strip() for o in args.cors_origins.split(",") if o.strip())
+    if not origins:
+        raise ConfigError("--cors-origins needs at least one origin, or *")
     cert = args.cert or env.get("CERT") or None
     key = args.key or env.get("KEY") or None
     if bool(cert) != bool(key):
@@ -210,6 +235,9 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
             dials_per_ip_per_second=args.dials_per_ip,
         ),
         trust_proxy=args.trust_proxy,
+        allow_peers_file=args.allow_peers,
+        cors_origins=origins,
+        shutdown_grace=args.shutdown_grace,
         websocket_compression=args.websocket_compression,
         tls_cert=cert,
         tls_key=key,
@@ -256,6 +284,28 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+async def _serve(
+    config: ServerConfig, service: RendezvousService, ssl_context: ssl.SSLContext | None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    runner = web.AppRunner(create_app(service), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    print(f"Listening on: {config.scheme}://{config.host}:{config.port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping")
+    await shutdown(runner, service)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
@@ -271,30 +321,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     _raise_open_file_limit()
-    service = RendezvousService(config)
-    app = create_app(service)
-    url = f"{config.scheme}://{config.host}:{config.port}"
+    try:
+        service = RendezvousService(config)
+    except ConfigError as exc:
+        print(f"wsstar-server: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "crypto challenge %s, strict multiaddr %s, metrics %s",
         "on" if config.rules.crypto_challenge else "OFF",
         "on" if config.rules.strict_multiaddr else "off",
         "on" if config.metrics else "off",
     )
-    try:
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            ssl_context=ssl_context,
-            print=lambda _: print(f"Listening on: {url}", flush=True),
-            loop=_event_loop(),
-            access_log=None,
-        )
-    except OSError as exc:
-        print(
-            f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
-        )
-        return 2
+    with asyncio.Runner(loop_factory=_event_loop) as runner:
+        try:
+            runner.run(_serve(config, service, ssl_context))
+        except OSError as exc:
+            print(
+                f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
     print("Rendezvous server stopped", flush=True)
     return 0
 

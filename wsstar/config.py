@@ -38,6 +38,10 @@ class ServerConfig:
     ping_timeout: float = 20.0
     #: Origins allowed for browser clients; "*" like the reference.
     cors_origins: tuple[str, ...] = ("*",)
+    #: File of peer ids admitted (a private swarm); reloaded on SIGHUP.
+    allow_peers_file: str | None = None
+    #: Seconds a stopping server lets dials in flight finish before closing.
+    shutdown_grace: float = 10.0
     tls_cert: str | None = None
     tls_key: str | None = None
     log_level: str = "info"

@@ -131,6 +131,9 @@ class Rendezvous:
         self._nonce = nonce_factory
         self._sockets: dict[str, _Socket] = {}
         self._dials: dict[DialKey, _PendingDial] = {}
+        #: Peer ids admitted in a private swarm (None: everyone).  Replaced,
+        #: never mutated, when the list is reloaded.
+        self.allowed_peers: frozenset[str] | None = None
 
     # -- connection lifecycle ----------------------------------------------
 
@@ -204,6 +207,8 @@ class Rendezvous:
             return self._join_failed(f"{errors.INVALID_PUBLIC_KEY}: {exc}")
         if claimed not in key.peer_ids():
             return self._join_failed(errors.ID_MISMATCH)
+        if not self._admitted(key):
+            return self._join_failed(errors.PEER_NOT_ALLOWED)
         self._expire_challenges(state, now)
         if len(state.challenges) >= self.settings.max_pending_challenges:
             return self._join_failed(errors.TOO_MANY_CHALLENGES)
@@ -222,7 +227,12 @@ class Rendezvous:
             return self._join_failed(errors.CRYPTO_ERROR)
         if not valid:
             return self._join_failed(errors.SIGNATURE_INVALID)
+        if not self._admitted(challenge.key):  # the list may have been reloaded meanwhile
+            return self._join_failed(errors.PEER_NOT_ALLOWED)
         return self._finish_join(sid, state, address)
+
+    def _admitted(self, key: PublicKey) -> bool:
+        return self.allowed_peers is None or not self.allowed_peers.isdisjoint(key.peer_ids())
 
     def _finish_join(self, sid: str, state: _Socket, address: str) -> tuple[Reply, list[Effect]]:
         self.directory.claim(address, sid)

@@ -11,6 +11,7 @@ order, which per-event handler tasks would not guarantee.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from socketio import packet as sio_packet
 
 from . import errors
 from .addresses import is_multiaddr
+from .allowlist import load_allowed_peers
 from .config import ServerConfig
 from .directory import LocalDirectory, PeerDirectory
 from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
@@ -189,6 +191,9 @@ class RendezvousService:
             logger=False,
             engineio_logger=False,
         )
+        if config.allow_peers_file:
+            self.core.allowed_peers = load_allowed_peers(config.allow_peers_file)
+            log.info("private swarm: %d peer ids allowed", len(self.core.allowed_peers))
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self._eio_sid: dict[str, str] = {}
@@ -197,6 +202,8 @@ class RendezvousService:
         self._dial_timers: dict[DialKey, asyncio.TimerHandle] = {}
         self._incoming_ack: dict[DialKey, tuple[str, int]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        #: Set when stopping and the last dial in flight has been answered.
+        self._drained: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -205,7 +212,29 @@ class RendezvousService:
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._announce_loop())
 
+    def reload_allowed_peers(self) -> None:
+        """Re-read the allow list (SIGHUP).  Connected peers stay connected;
+        the new list applies to joins from now on."""
+        if not self.config.allow_peers_file:
+            return
+        try:
+            self.core.allowed_peers = load_allowed_peers(self.config.allow_peers_file)
+        except errors.ConfigError as exc:
+            log.error("allow list not reloaded, keeping the previous one: %s", exc)
+            return
+        log.info("allow list reloaded: %d peer ids allowed", len(self.core.allowed_peers))
+
+    async def drain(self) -> None:
+        """Give dials in flight up to ``shutdown_grace`` seconds to be answered
+        (called once the server accepts no new connections)."""
+        if self._dial_acks:
+            log.info("waiting for %d dials in flight", len(self._dial_acks))
+            self._drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.config.shutdown_grace)
+
     async def stop(self) -> None:
+        """Stop the timers and close every connection."""
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -461,6 +490,8 @@ class RendezvousService:
         timer = self._dial_timers.pop(key, None)
         if timer is not None:
             timer.cancel()
+        if self._drained is not None and not self._dial_acks:
+            self._drained.set()
         target = self._incoming_ack.pop(key, None)
         if target is not None:
             # A late answer from the listener must find nothing to resolve.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
+import signal
 import time
 from importlib import resources
 from string import Template
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from . import __version__
 from .metrics import CONTENT_TYPE, Metrics
@@ -53,13 +56,35 @@ async def _health(request: web.Request) -> web.Response:
     )
 
 
+def _cors(origins: tuple[str, ...]) -> Middleware:
+    """CORS for the HTTP routes, by the same origin list the Socket.IO
+    handshake enforces.  Like the reference (hapi ``cors: true``), an allowed
+    origin is echoed back."""
+    allow_all = "*" in origins
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        origin = request.headers.get("Origin")
+        if (
+            origin
+            and (allow_all or origin in origins)
+            and not request.path.startswith("/socket.io")
+        ):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
 def create_app(service: RendezvousService) -> web.Application:
     """An aiohttp application serving one rendezvous service.
 
     The service's ticker starts and its sockets close with the application, so
     ``web.run_app`` and test servers alike get a clean start and stop.
     """
-    app = web.Application()
+    app = web.Application(middlewares=[_cors(service.config.cors_origins)])
     app[SERVICE_KEY] = service
     service.sio.attach(app, socketio_path="socket.io")
     app.router.add_get("/", _landing)
@@ -74,6 +99,10 @@ def create_app(service: RendezvousService) -> web.Application:
 
     async def _start(app: web.Application) -> None:
         service.start()
+        if service.config.allow_peers_file and hasattr(signal, "SIGHUP"):
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, service.reload_allowed_peers
+            )
 
     async def _stop(app: web.Application) -> None:
         await service.stop()
@@ -81,3 +110,16 @@ def create_app(service: RendezvousService) -> web.Application:
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop)
     return app
+
+
+async def shutdown(runner: web.AppRunner, service: RendezvousService) -> None:
+    """Stop accepting connections, let dials in flight finish, close the rest.
+
+    The order matters: aiohttp stops reading from every connection as soon
+    as its own cleanup begins, so the grace period for dials must come before
+    it, while listeners can still answer.
+    """
+    for site in list(runner.sites):
+        await site.stop()
+    await service.drain()
+    await runner.cleanup()

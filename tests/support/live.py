@@ -12,7 +12,7 @@ from aiohttp import web
 from wsstar.config import ServerConfig
 from wsstar.rendezvous import Settings
 from wsstar.server import RendezvousService
-from wsstar.web import create_app
+from wsstar.web import create_app, shutdown
 
 
 @dataclasses.dataclass
@@ -43,4 +43,4 @@ async def live_server(rules: Settings | None = None, **options: Any) -> AsyncIte
     try:
         yield LiveServer(service, port)
     finally:
-        await runner.cleanup()
+        await shutdown(runner, service)
