@@ -170,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a stopping server lets dials in flight finish (default 10)",
     )
     p.add_argument(
+        "--relay-buffer-limit",
+        type=_positive(int),
+        default=16 * 1024 * 1024,
+        help="relayed bytes a client may leave unread before the stream feeding it "
+        "is cut (default 16 MiB)",
+    )
+    p.add_argument(
         "--websocket-compression",
         action="store_true",
         help="negotiate permessage-deflate (off by default: relayed data is encrypted)",
@@ -235,6 +242,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
             dials_per_ip_per_second=args.dials_per_ip,
         ),
         trust_proxy=args.trust_proxy,
+        relay_buffer_limit=args.relay_buffer_limit,
         allow_peers_file=args.allow_peers,
         cors_origins=origins,
         shutdown_grace=args.shutdown_grace,

@@ -28,6 +28,9 @@ class ServerConfig:
     #: relays chunks of at most a few hundred KiB; the reference's 1 MB limit
     #: sometimes cut real traffic.
     max_message_size: int = 4 * 1024 * 1024
+    #: Relayed bytes a client may have queued and unread before the stream
+    #: feeding it is cut (a stalled reader must not grow the server).
+    relay_buffer_limit: int = 16 * 1024 * 1024
     #: permessage-deflate on websockets: off, because relayed libp2p traffic is
     #: encrypted and does not compress, and deflating it costs a third of the
     #: throughput.

@@ -132,6 +132,36 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     closed: bool
     closing: bool
 
+    #: Bytes of binary payload queued for this client and not yet written:
+    #: what a slow reader makes the server hold (relay flow control).
+    queued_bytes = 0
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        if pkt.binary:
+            self.queued_bytes += len(pkt.data)
+        await super().send(pkt)
+
+    def enqueue(self, packets: list[eio_packet.Packet]) -> None:
+        """Queue packets for an open session without python-engineio's
+        per-packet logging and heartbeat check (the monitor checks heartbeats
+        anyway): the path of every announcement and relayed chunk."""
+        if self.closed or self.closing:
+            return
+        for pkt in packets:
+            if pkt.binary:
+                self.queued_bytes += len(pkt.data)
+            self.queue.put_nowait(pkt)
+
+    def _written(self, packets: list[Any]) -> None:
+        for pkt in packets:
+            if pkt is not None and pkt.binary:
+                self.queued_bytes -= len(pkt.data)
+
+    async def poll(self) -> list[eio_packet.Packet]:
+        packets: list[eio_packet.Packet] = await super().poll()
+        self._written(packets)
+        return packets
+
     async def close(
         self, wait: bool = True, abort: bool = False, reason: str | None = None
     ) -> None:
@@ -183,6 +213,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
                 batch.append(queue.get_nowait())
             for _ in batch:
                 queue.task_done()
+            self._written(batch)
             if None in batch:
                 running = False
                 batch = batch[: batch.index(None)]
@@ -195,7 +226,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         # Whatever is still queued will never be sent; account for it so that
         # close(wait=True), which joins the queue, cannot hang.
         while not queue.empty():
-            queue.get_nowait()
+            self._written([queue.get_nowait()])
             queue.task_done()
         await ws.close()
 

@@ -90,6 +90,11 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             "wsstar_relay_streams", "relayed half-streams open now", len(core.streams)
         )
+        yield CounterMetricFamily(
+            "wsstar_relay_overflows",
+            "relayed streams cut because their receiver fell too far behind",
+            value=core.streams.overflows,
+        )
         yield GaugeMetricFamily(
             "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
         )

@@ -64,6 +64,8 @@ class StreamTable:
         self.backlog_limit = backlog_limit
         self._by_source: dict[tuple[str, str], _Stream] = {}
         self._by_sink: dict[tuple[str, str], _Stream] = {}
+        #: Streams cut because their receiver fell too far behind.
+        self.overflows = 0
 
     def __len__(self) -> int:
         """Half-streams whose sink has not gone yet (a finished source may
@@ -119,6 +121,7 @@ class StreamTable:
         if stream.backlog_bytes > self.backlog_limit:
             # The sink is not reading; keeping everything would let one
             # client grow the server's memory without bound.
+            self.overflows += 1
             stream.backlog = [("error", BACKLOG_OVERFLOW)]
             stream.backlog_bytes = 0
             self._finish_source(stream)
@@ -138,6 +141,26 @@ class StreamTable:
             return [Emit(stream.sink, ERROR + name, (value,))]
         stream.backlog.append(("error", value))
         return []
+
+    def cut(self, source: str, name: str) -> list[Emit]:
+        """End a flowing stream whose receiver cannot keep up.
+
+        Its sink is told :data:`BACKLOG_OVERFLOW` (after what it already has
+        queued) and later chunks are dropped.  A pull-stream source cannot be
+        told to stop, so the sender learns through the other half of the
+        same connection, ``<dialId>.listener`` for ``<dialId>.dialer`` and the
+        reverse, which is ended with the same error.
+        """
+        stream = self._by_source.get((source, name))
+        if stream is None:
+            return []
+        self.overflows += 1
+        out = self.end(source, name, BACKLOG_OVERFLOW)
+        dial_id, _, half = name.rpartition(".")
+        other = {"dialer": "listener", "listener": "dialer"}.get(half)
+        if dial_id and other is not None:
+            out.extend(self.end(stream.sink, f"{dial_id}.{other}", BACKLOG_OVERFLOW))
+        return out
 
     def drop_socket(self, sid: str) -> list[Emit]:
         """A socket is gone: end what it was sending, forget what it was receiving.

@@ -310,6 +310,8 @@ class RendezvousService:
         if sink is None:
             await self.on_event(sid, STREAM_QUEUE + name, (chunk,), None)
             return
+        if await self._cut_if_behind(sid, name, sink):
+            return
         self._enqueue(
             sink,
             [
@@ -321,6 +323,11 @@ class RendezvousService:
     async def on_event(self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
         try:
             if event.startswith(STREAM_PREFIX):
+                if event.startswith(STREAM_QUEUE):
+                    name = event[len(STREAM_QUEUE) :]
+                    sink = self.core.streams.open_sink(sid, name)
+                    if sink is not None and await self._cut_if_behind(sid, name, sink):
+                        return
                 await self.perform(self.core.stream_event(sid, event, args))
             elif event == "ss-join":
                 await self._join(sid, args, ack)
@@ -444,18 +451,19 @@ class RendezvousService:
             self._enqueue(sid, packets)
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
-        """Queue engine packets straight onto a socket's send queue.
-
-        Equivalent to python-engineio's send() for an open session, minus its
-        per-packet log formatting and heartbeat check (the server's monitor
-        checks heartbeats anyway): this is the path of every announcement and
-        relayed chunk.
-        """
         sock = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
-        if sock is None or sock.closed or sock.closing:
-            return
-        for pkt in packets:
-            sock.queue.put_nowait(pkt)
+        if sock is not None:
+            sock.enqueue(packets)
+
+    async def _cut_if_behind(self, source: str, name: str, sink: str) -> bool:
+        """Cut the stream if its receiver has too much relayed data unread."""
+        sock = self.sio.eio.sockets.get(self._eio_sid.get(sink, ""))
+        behind = sock.queued_bytes if sock is not None else 0
+        if behind <= self.config.relay_buffer_limit:
+            return False
+        log.info("relay %s cut: its receiver is %d bytes behind", name, behind)
+        await self.perform(self.core.streams.cut(source, name))
+        return True
 
     async def _ask_incoming(self, effect: AskIncoming) -> None:
         key = effect.dial

@@ -8,6 +8,7 @@ and can also send the malformed frames a library would refuse to produce.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -145,8 +146,9 @@ class Eio3Client:
     async def close(self) -> None:
         if not self.ws.closed:
             await self.ws.close()
-        if self._reader is not None:
-            await asyncio.wait_for(self._reader, TIMEOUT)
+        if self._reader is not None and not self._reader.cancelled():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._reader, TIMEOUT)
         await self.session.close()
 
 

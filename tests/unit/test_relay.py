@@ -70,3 +70,18 @@ def test_backlog_over_the_limit_cuts_the_stream() -> None:
         Emit(B, "socket.io-pull-stream.error.d.dialer", (BACKLOG_OVERFLOW,))
     ]
     assert len(t) == 0
+
+
+def test_cut_ends_both_halves_of_the_connection() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    t.open(B, A, "d.listener")
+    t.accept(B, "d.dialer")
+    t.accept(A, "d.listener")
+    assert t.cut(A, "d.dialer") == [
+        Emit(B, "socket.io-pull-stream.error.d.dialer", (BACKLOG_OVERFLOW,)),
+        Emit(A, "socket.io-pull-stream.error.d.listener", (BACKLOG_OVERFLOW,)),
+    ]
+    assert t.overflows == 1
+    assert len(t) == 0
+    assert t.queue(A, "d.dialer", b"more") == []
