@@ -1,0 +1,95 @@
+"""Connect / join / dial / disconnect cycles, some ending in a TCP reset
+mid-dial, leave every internal table as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+from tests.support.eio3 import Eio3Client
+from tests.support.identity import Identity
+from tests.support.live import LiveServer, live_server
+from tests.support.wait import eventually
+from wsstar.limits import Limits
+
+CYCLES = 150
+
+
+def table_sizes(server: LiveServer) -> dict[str, int]:
+    service = server.service
+    core = service.core
+    sio = service.sio
+    return {
+        "sockets": core.socket_count(),
+        "addresses": len(core.directory),
+        "owners": len(core.directory.owners()),
+        "schedule": len(core.schedule),
+        "streams": len(core.streams),
+        "stream sources": len(core.streams._by_source),
+        "dials": core.pending_dials(),
+        "challenges": core.pending_challenges(),
+        "service sockets": len(service._eio_sid),
+        "service remotes": len(service._remote),
+        "dial acks": len(service._dial_acks),
+        "dial timers": len(service._dial_timers),
+        "incoming acks": len(service._incoming_ack),
+        "engine sessions": len(sio.eio.sockets),
+        "socket.io rooms": sum(len(r) for r in sio.manager.rooms.get("/", {}).values()),
+        "socket.io callbacks": len(sio.manager.callbacks),
+        "socket.io environ": len(sio.environ),
+        "v2 sessions": len(sio._v2),
+        "chunk heads": len(sio._chunk_heads),
+        "client addresses": len(sio._client_ip),
+        "admission connections": service.admission.connections,
+    }
+
+
+def reset(client: Eio3Client) -> None:
+    """Drop the connection with a TCP RST, as a crashed peer or a NAT would."""
+    sock = client.ws.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.ws._conn.transport.abort()
+
+
+async def joined(port: int) -> tuple[Eio3Client, str]:
+    client = await Eio3Client.connect(port)
+    ident = Identity.generate()
+    addr = ident.address(port)
+    _, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
+    await client.call("ss-join", addr, ident.sign_hex(nonce))
+    return client, addr
+
+
+async def cycle(port: int, i: int) -> None:
+    (a, addr_a), (b, addr_b) = await joined(port), await joined(port)
+    try:
+        dial_id = f"leak-{i}"
+        dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, dial_id))
+        await b.next_event("ss-incomming")
+        if i % 3 == 0:
+            reset(b)  # the listener dies before answering
+            assert (await dial)[0] is not None
+            return
+        ack = next(f for f in b.frames if isinstance(f, str) and f'ss-incomming","{dial_id}' in f)
+        await b.emit(f"socket.io-pull-stream.accept.{dial_id}.dialer")
+        await b.send_raw(f"43{ack[2:].split('[')[0]}[]")
+        assert await dial == []
+        await a.emit(f"socket.io-pull-stream.accept.{dial_id}.listener")
+        await a.emit(f"socket.io-pull-stream.queue.{dial_id}.dialer", b"x" * 1000)
+        if i % 3 == 1:
+            reset(a)  # the dialer dies mid-stream
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_cycles_leave_no_trace() -> None:
+    async with live_server(
+        limits=Limits(joins_per_ip_per_second=0, dials_per_ip_per_second=0)
+    ) as srv:
+        empty = table_sizes(srv)
+        for i in range(CYCLES):
+            await cycle(srv.port, i)
+        await eventually(lambda: table_sizes(srv) == empty, what="tables to empty")
+        assert srv.service.core.stats.dials_total == CYCLES
