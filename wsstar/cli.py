@@ -122,6 +122,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest websocket message or polling body, bytes (default 4 MiB)",
     )
     p.add_argument(
+        "--max-addresses-per-connection",
+        type=_positive(int),
+        default=16,
+        help="addresses one connection may join (default 16)",
+    )
+    p.add_argument(
+        "--max-dials-per-connection",
+        type=_positive(int),
+        default=64,
+        help="dials one connection may have waiting for an answer (default 64)",
+    )
+    p.add_argument(
+        "--challenge-lifetime",
+        type=_positive(float),
+        default=60.0,
+        help="seconds a crypto-challenge nonce stays answerable (default 60)",
+    )
+    p.add_argument(
+        "--max-challenges-per-connection",
+        type=_positive(int),
+        default=16,
+        help="unanswered crypto challenges one connection may hold (default 16)",
+    )
+    p.add_argument(
         "--max-connections",
         type=int,
         default=50_000,
@@ -229,7 +253,14 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
     return ServerConfig(
         host=args.host or env.get("HOST") or "0.0.0.0",
         port=port,
-        rules=Settings(crypto_challenge=not no_challenge, strict_multiaddr=strict),
+        rules=Settings(
+            crypto_challenge=not no_challenge,
+            strict_multiaddr=strict,
+            challenge_lifetime=args.challenge_lifetime,
+            max_pending_challenges=args.max_challenges_per_connection,
+            max_addresses_per_socket=args.max_addresses_per_connection,
+            max_pending_dials_per_socket=args.max_dials_per_connection,
+        ),
         metrics=not no_metrics,
         announce_interval=args.announce_interval,
         announce_budget=args.announce_budget or None,

@@ -56,6 +56,10 @@ class Settings:
     challenge_lifetime: float = 60.0
     #: Unanswered challenges one socket may hold (one per address it is joining).
     max_pending_challenges: int = 16
+    #: Addresses one socket may hold (the real client joins one per socket).
+    max_addresses_per_socket: int = 16
+    #: Dials one socket may have waiting for their listener's answer.
+    max_pending_dials_per_socket: int = 64
     #: Unread bytes held per half-stream until its receiver accepts.
     relay_backlog_limit: int = 8 * 1024 * 1024
 
@@ -235,6 +239,11 @@ class Rendezvous:
         return self.allowed_peers is None or not self.allowed_peers.isdisjoint(key.peer_ids())
 
     def _finish_join(self, sid: str, state: _Socket, address: str) -> tuple[Reply, list[Effect]]:
+        if (
+            address not in state.authorised
+            and len(state.authorised) >= self.settings.max_addresses_per_socket
+        ):
+            return self._join_failed(errors.TOO_MANY_ADDRESSES)
         self.directory.claim(address, sid)
         if address not in state.authorised:
             state.authorised.append(address)
@@ -289,6 +298,8 @@ class Rendezvous:
         target = self.directory.owner(to_addr)
         if target is None:
             return self._dial_failed(errors.PEER_NOT_FOUND), []
+        if len(state.dialing) >= self.settings.max_pending_dials_per_socket:
+            return self._dial_failed(errors.TOO_MANY_DIALS), []
         key = DialKey(sid, dial_id)
         forward = dial_id + ".dialer"
         if key in self._dials or self.streams.exists(sid, forward):

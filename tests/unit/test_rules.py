@@ -299,3 +299,24 @@ def test_self_dial_works(clock: Clock) -> None:
 )
 def test_chunk_forms_the_reference_accepts(value: object, expected: bytes | None) -> None:
     assert to_chunk(value) == expected
+
+
+def test_addresses_and_dials_per_socket_are_bounded(clock: Clock) -> None:
+    r = make(
+        clock,
+        crypto_challenge=False,
+        strict_multiaddr=False,
+        max_addresses_per_socket=2,
+        max_pending_dials_per_socket=1,
+    )
+    r.connect("A")
+    r.connect("B")
+    assert r.join("A", "/a1", "")[0][0] is None
+    assert r.join("A", "/a2", "")[0][0] is None
+    assert r.join("A", "/a1", "")[0][0] is None  # re-joining a held address is fine
+    assert r.join("A", "/a3", "")[0] == (errors.TOO_MANY_ADDRESSES,)
+    r.join("B", "/b", "")
+    assert r.dial("A", "/a1", "/b", "d1")[0] is None
+    assert r.dial("A", "/a1", "/b", "d2")[0] == (errors.TOO_MANY_DIALS,)
+    r.dial_answered(DialKey("A", "d1"), None)
+    assert r.dial("A", "/a1", "/b", "d2")[0] is None
