@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0 = no limit, default 100)",
     )
     p.add_argument(
+        "--events-per-connection",
+        type=float,
+        default=100.0,
+        help="sustained control events per second on one connection, bursts of 4x; "
+        "relayed stream traffic is not counted (0 = no limit, default 100)",
+    )
+    p.add_argument(
         "--trust-proxy",
         action="store_true",
         help="take client addresses from X-Forwarded-For (only behind a reverse proxy)",
@@ -228,6 +235,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         "max_connections_per_ip",
         "joins_per_ip",
         "dials_per_ip",
+        "events_per_connection",
     )
     for flag in limit_flags:
         if getattr(args, flag) < 0:
@@ -271,6 +279,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
             max_connections_per_ip=args.max_connections_per_ip,
             joins_per_ip_per_second=args.joins_per_ip,
             dials_per_ip_per_second=args.dials_per_ip,
+            events_per_connection_per_second=args.events_per_connection,
         ),
         trust_proxy=args.trust_proxy,
         relay_buffer_limit=args.relay_buffer_limit,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 #: Error strings for requests refused by a rate limit.
 JOIN_RATE_LIMITED = "Rate limit exceeded: too many joins from this address"
 DIAL_RATE_LIMITED = "Rate limit exceeded: too many dials from this address"
+EVENT_RATE_LIMITED = "Rate limit exceeded: too many requests on this connection"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class Limits:
     joins_per_ip_per_second: float = 20.0
     #: Sustained ss-dial requests per second per address (bursts up to 4x).
     dials_per_ip_per_second: float = 100.0
+    #: Sustained control events (anything but relayed stream traffic) per
+    #: second per connection (bursts up to 4x); real clients send a handful.
+    events_per_connection_per_second: float = 100.0
 
 
 class TokenBucket:
@@ -71,7 +75,9 @@ class Admission:
             "connections_per_ip": 0,
             "joins": 0,
             "dials": 0,
+            "events": 0,
         }
+        self._event_buckets: dict[str, TokenBucket] = {}
 
     def connect(self, ip: str) -> str | None:
         """Admit a connection from ``ip``, or say which bound refuses it."""
@@ -119,6 +125,23 @@ class Admission:
             return True
         self.refused[kind] += 1
         return False
+
+    def allow_event(self, connection: str) -> bool:
+        """Take one control-event token for ``connection``."""
+        rate = self.limits.events_per_connection_per_second
+        if not rate:
+            return True
+        now = self._clock()
+        bucket = self._event_buckets.get(connection)
+        if bucket is None:
+            bucket = self._event_buckets[connection] = TokenBucket(rate, rate * 4, now)
+        if bucket.take(now):
+            return True
+        self.refused["events"] += 1
+        return False
+
+    def forget_connection(self, connection: str) -> None:
+        self._event_buckets.pop(connection, None)
 
     def tracked_addresses(self) -> int:
         return len(self._clients)

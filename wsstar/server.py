@@ -28,7 +28,7 @@ from .config import ServerConfig
 from .directory import LocalDirectory, PeerDirectory
 from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
 from .eio3 import DualSocketIOServer
-from .limits import DIAL_RATE_LIMITED, JOIN_RATE_LIMITED, Admission
+from .limits import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Admission
 from .relay import PREFIX as STREAM_PREFIX
 from .relay import QUEUE as STREAM_QUEUE
 from .rendezvous import Rendezvous
@@ -289,6 +289,7 @@ class RendezvousService:
     async def _on_disconnect(self, sid: str, reason: str = "") -> None:
         owned = list(self.core.directory.owned_by(sid))
         effects = self.core.disconnect(sid)
+        self.admission.forget_connection(sid)
         for key in [k for k in self._dial_acks if k.dialer == sid]:
             self._forget_dial(key)
         await self.perform(effects)
@@ -329,6 +330,11 @@ class RendezvousService:
                     if sink is not None and await self._cut_if_behind(sid, name, sink):
                         return
                 await self.perform(self.core.stream_event(sid, event, args))
+            elif not self.admission.allow_event(sid):
+                # A flood of control events is answered (when it asks for an
+                # answer) but not served, so it cannot crowd out other clients.
+                if ack is not None:
+                    await self.send_ack(ack, (EVENT_RATE_LIMITED,))
             elif event == "ss-join":
                 await self._join(sid, args, ack)
             elif event == "ss-dial":

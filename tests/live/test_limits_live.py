@@ -9,7 +9,7 @@ from tests.support.eio3 import Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
-from wsstar.limits import DIAL_RATE_LIMITED, JOIN_RATE_LIMITED, Limits
+from wsstar.limits import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Limits
 
 
 async def test_connections_over_the_per_address_cap_are_refused_cleanly() -> None:
@@ -63,3 +63,28 @@ async def test_client_address_behind_a_proxy(trust: bool, expected: str) -> None
             await ws.receive_str()
             await eventually(lambda: len(srv.service._remote) == 1)
             assert list(srv.service._remote.values()) == [expected]
+
+
+async def test_an_event_flood_is_limited_and_others_are_unaffected() -> None:
+    async with live_server() as srv:
+        flooder = await Eio3Client.connect(srv.port)
+        try:
+            for i in range(10_000):
+                await flooder.send_raw(f'42["no-such-event",{i}]')
+            limited = await flooder.call("no-such-event")
+            assert limited == [EVENT_RATE_LIMITED]
+            # A well-behaved client on another connection is served as usual.
+            other = await Eio3Client.connect(srv.port)
+            ident = Identity.generate()
+            try:
+                addr = ident.address(srv.port)
+                _, nonce = await other.call("ss-join", addr, ident.marshalled_public_key.hex())
+                assert (await other.call("ss-join", addr, ident.sign_hex(nonce)))[:2] == [
+                    None,
+                    None,
+                ]
+            finally:
+                await other.close()
+            assert srv.service.admission.refused["events"] > 9000
+        finally:
+            await flooder.close()
