@@ -151,7 +151,7 @@ async def test_polling_handshake_and_post(server: LiveServer) -> None:
 
 async def test_server_drops_a_v3_client_that_stops_pinging() -> None:
     async with live_server(ping_interval=0.2, ping_timeout=0.2) as srv:
-        client = await Eio3Client.connect(srv.port)
+        client = await Eio3Client.connect(srv.port, keepalive=False)
         try:
             await asyncio.wait_for(client.closed.wait(), TIMEOUT)
             await eventually(lambda: srv.service.core.socket_count() == 0)

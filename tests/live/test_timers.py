@@ -65,3 +65,35 @@ async def test_a_listener_that_disconnects_fails_the_dial_at_once() -> None:
             await a.close()
         await eventually(lambda: srv.service.core.socket_count() == 0)
         assert srv.service._dial_timers == {}
+
+
+async def test_a_reconnecting_client_takes_over_while_its_old_socket_times_out() -> None:
+    async with live_server(ping_interval=0.3, ping_timeout=0.3) as srv:
+        ident = Identity.generate()
+        addr = ident.address(srv.port)
+
+        async def join_as(client: Eio3Client) -> list[object]:
+            _, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
+            return await client.call("ss-join", addr, ident.sign_hex(nonce))
+
+        old = await Eio3Client.connect(srv.port, keepalive=False)
+        new = await Eio3Client.connect(srv.port)
+        watcher, watcher_addr = await joined(srv.port)
+        try:
+            assert (await join_as(old))[:2] == [None, None]
+            # The old connection goes silent (no pings); the client comes back
+            # on a new one and joins the same address before the old one dies.
+            assert await join_as(new) == [None, None, [watcher_addr]]
+            core = srv.service.core
+            new_sid = core.directory.owner(addr)
+            await asyncio.wait_for(old.closed.wait(), TIMEOUT)
+            await eventually(lambda: core.socket_count() == 2)
+            # The old socket's departure left the address with its new owner.
+            assert core.directory.owner(addr) == new_sid
+            # And a dial to it reaches the new connection.
+            dial = asyncio.ensure_future(watcher.call("ss-dial", watcher_addr, addr, "after"))
+            assert (await new.next_event("ss-incomming"))[1] == ["after", watcher_addr]
+            dial.cancel()
+        finally:
+            for client in (old, new, watcher):
+                await client.close()

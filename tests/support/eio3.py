@@ -28,10 +28,14 @@ class Eio3Client:
         self._next_ack = 0
         self._pending_binary: tuple[str, Any, int, list[bytes]] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     @classmethod
-    async def connect(cls, port: int, query: str = "") -> Eio3Client:
+    async def connect(cls, port: int, query: str = "", keepalive: bool = True) -> Eio3Client:
+        """Connect and complete the handshake; with ``keepalive`` the client
+        pings like socket.io-client 2 does (only short ping intervals in tests
+        make that matter)."""
         session = aiohttp.ClientSession()
         ws = await session.ws_connect(
             f"http://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket{query}",
@@ -44,7 +48,16 @@ class Eio3Client:
         second = await asyncio.wait_for(ws.receive_str(), TIMEOUT)
         assert second == "40", second
         client._reader = asyncio.get_running_loop().create_task(client._read())
+        if keepalive:
+            client._pinger = asyncio.get_running_loop().create_task(client._ping())
         return client
+
+    async def _ping(self) -> None:
+        interval = self.open["pingInterval"] / 1000 / 2
+        with contextlib.suppress(ConnectionError):
+            while not self.ws.closed:
+                await asyncio.sleep(interval)
+                await self.ws.send_str("2")
 
     async def _read(self) -> None:
         try:
@@ -96,7 +109,9 @@ class Eio3Client:
         if kind in "25":
             self.events.put_nowait((data[0], data[1:]))
         elif kind in "36" and ack_id is not None and ack_id in self.acks:
-            self.acks.pop(ack_id).set_result(data)
+            future = self.acks.pop(ack_id)
+            if not future.done():
+                future.set_result(data)
 
     async def send_raw(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
@@ -144,6 +159,8 @@ class Eio3Client:
                 return event
 
     async def close(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
         if not self.ws.closed:
             await self.ws.close()
         if self._reader is not None and not self._reader.cancelled():
