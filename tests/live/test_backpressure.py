@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.eio3 import TIMEOUT, Eio3Client
-from tests.support.identity import Identity
+from tests.support.eio3 import TIMEOUT, joined
 from tests.support.live import live_server
 from wsstar.relay import BACKLOG_OVERFLOW
 
 CHUNK = 64 * 1024
 LIMIT = 1024 * 1024
-
-
-async def joined(port: int) -> tuple[Eio3Client, str]:
-    client = await Eio3Client.connect(port)
-    ident = Identity.generate()
-    addr = ident.address(port)
-    _, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
-    await client.call("ss-join", addr, ident.sign_hex(nonce))
-    return client, addr
 
 
 async def test_stalled_reader_gets_its_stream_cut_and_memory_stays_bounded() -> None:
@@ -28,9 +18,7 @@ async def test_stalled_reader_gets_its_stream_cut_and_memory_stays_bounded() -> 
         try:
             dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, "S"))
             await b.next_event("ss-incomming")
-            ack = next(f for f in b.frames if isinstance(f, str) and "ss-incomming" in f)
-            await b.emit("socket.io-pull-stream.accept.S.dialer")
-            await b.send_raw(f"43{ack[2:].split('[')[0]}[]")
+            await b.accept_dial("S")
             assert await asyncio.wait_for(dial, TIMEOUT) == []
             await a.emit("socket.io-pull-stream.accept.S.listener")
             # b stops reading altogether.

@@ -7,17 +7,10 @@ import json
 
 import aiohttp
 
-from tests.support.eio3 import TIMEOUT, Eio3Client
+from tests.support.eio3 import TIMEOUT, Eio3Client, join
 from tests.support.identity import Identity
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
-
-
-async def join(client: Eio3Client, ident: Identity, port: int) -> list[object]:
-    addr = ident.address(port)
-    err, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
-    assert err is None and isinstance(nonce, str) and len(nonce) == 72
-    return await client.call("ss-join", addr, ident.sign_hex(nonce))
 
 
 async def test_handshake_is_open_then_bare_40(server: LiveServer) -> None:
@@ -46,7 +39,16 @@ async def test_join_frames_and_ws_peer_before_ack(server: LiveServer) -> None:
     b = await Eio3Client.connect(server.port)
     ia, ib = Identity.generate(), Identity.generate()
     try:
-        assert await join(a, ia, server.port) == [None, None, []]
+        err, nonce = await a.call(
+            "ss-join", ia.address(server.port), ia.marshalled_public_key.hex()
+        )
+        assert err is None
+        assert len(nonce) == 72  # two UUIDs, like the reference
+        assert await a.call("ss-join", ia.address(server.port), ia.sign_hex(nonce)) == [
+            None,
+            None,
+            [],
+        ]
         assert await join(b, ib, server.port) == [None, None, [ia.address(server.port)]]
         assert await a.next_event("ws-peer") == ("ws-peer", [ib.address(server.port)])
         # The ack frame is compact JSON exactly as JSON.stringify writes it.
@@ -71,13 +73,7 @@ async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> Non
         await a.emit("socket.io-pull-stream.queue.X.dialer", b"early")
         name, args = await b.next_event("ss-incomming")
         assert args == ["X", ia.address(server.port)]
-        incoming_ack = int(
-            next(f for f in b.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
-                0
-            ]
-        )
-        await b.emit("socket.io-pull-stream.accept.X.dialer")
-        await b.send_raw(f"43{incoming_ack}[]")
+        await b.accept_dial("X")
         assert await b.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b"early"])
         assert await b.next_event() == ("socket.io-pull-stream.accept.X.listener", [])
         assert await asyncio.wait_for(dial, TIMEOUT) == []
@@ -108,13 +104,7 @@ async def test_b64_clients_get_binary_as_text(server: LiveServer) -> None:
             b.call("ss-dial", ib.address(server.port), ia.address(server.port), "Y")
         )
         await a.next_event("ss-incomming")
-        incoming_ack = int(
-            next(f for f in a.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
-                0
-            ]
-        )
-        await a.emit("socket.io-pull-stream.accept.Y.dialer")
-        await a.send_raw(f"43{incoming_ack}[]")
+        await a.accept_dial("Y")
         assert await asyncio.wait_for(dial, TIMEOUT) == []
         await b.emit("socket.io-pull-stream.queue.Y.dialer", b"\x00\xff")
         await eventually(lambda: "b4AP8=" in a.frames)

@@ -54,13 +54,7 @@ async def test_v2_and_v4_clients_discover_and_relay_to_each_other(server: LiveSe
             v4.sio.call("ss-dial", (v4.ident.address(server.port), addr2, "D"), timeout=TIMEOUT)
         )
         await v2.next_event("ss-incomming")
-        ack_id = int(
-            next(f for f in v2.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
-                0
-            ]
-        )
-        await v2.emit("socket.io-pull-stream.accept.D.dialer")
-        await v2.send_raw(f"43{ack_id}[]")
+        await v2.accept_dial("D")
         assert await asyncio.wait_for(dial, TIMEOUT) is None  # empty ack: no arguments
         await v4.sio.emit("socket.io-pull-stream.accept.D.listener")
         await v4.sio.emit("socket.io-pull-stream.queue.D.dialer", b"from-v4")

@@ -7,8 +7,7 @@ import asyncio
 import socket
 import struct
 
-from tests.support.eio3 import Eio3Client
-from tests.support.identity import Identity
+from tests.support.eio3 import Eio3Client, joined
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
 from wsstar.limits import Limits
@@ -52,15 +51,6 @@ def reset(client: Eio3Client) -> None:
     client.ws._conn.transport.abort()
 
 
-async def joined(port: int) -> tuple[Eio3Client, str]:
-    client = await Eio3Client.connect(port)
-    ident = Identity.generate()
-    addr = ident.address(port)
-    _, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
-    await client.call("ss-join", addr, ident.sign_hex(nonce))
-    return client, addr
-
-
 async def cycle(port: int, i: int) -> None:
     (a, addr_a), (b, addr_b) = await joined(port), await joined(port)
     try:
@@ -71,9 +61,7 @@ async def cycle(port: int, i: int) -> None:
             reset(b)  # the listener dies before answering
             assert (await dial)[0] is not None
             return
-        ack = next(f for f in b.frames if isinstance(f, str) and f'ss-incomming","{dial_id}' in f)
-        await b.emit(f"socket.io-pull-stream.accept.{dial_id}.dialer")
-        await b.send_raw(f"43{ack[2:].split('[')[0]}[]")
+        await b.accept_dial(dial_id)
         assert await dial == []
         await a.emit(f"socket.io-pull-stream.accept.{dial_id}.listener")
         await a.emit(f"socket.io-pull-stream.queue.{dial_id}.dialer", b"x" * 1000)

@@ -12,18 +12,10 @@ import aiohttp
 import pytest
 
 from tests.live.test_process import TIMEOUT, free_port
-from tests.support.eio3 import Eio3Client
+from tests.support.eio3 import Eio3Client, join
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from wsstar import errors
-
-
-async def join(client: Eio3Client, ident: Identity, port: int) -> list[object]:
-    addr = ident.address(port)
-    reply = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
-    if reply[0] is not None:
-        return reply
-    return await client.call("ss-join", addr, ident.sign_hex(reply[1]))
 
 
 async def test_allow_list_reloads_on_sighup_without_dropping_anyone(tmp_path: Path) -> None:
@@ -95,13 +87,7 @@ async def test_shutdown_waits_for_dials_in_flight_then_closes_everything() -> No
         stopping = asyncio.ensure_future(srv_cm.__aexit__(None, None, None))
         await asyncio.sleep(0.2)
         assert not stopping.done()  # waiting for the dial
-        ack_id = int(
-            next(f for f in b.frames if isinstance(f, str) and "ss-incomming" in f)[2:].split("[")[
-                0
-            ]
-        )
-        await b.emit("socket.io-pull-stream.accept.g.dialer")
-        await b.send_raw(f"43{ack_id}[]")
+        await b.accept_dial("g")
         assert await asyncio.wait_for(dial, TIMEOUT) == []
         await asyncio.wait_for(stopping, TIMEOUT)
         await asyncio.wait_for(a.closed.wait(), TIMEOUT)

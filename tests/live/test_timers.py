@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.eio3 import TIMEOUT, Eio3Client
+from tests.support.eio3 import TIMEOUT, Eio3Client, joined
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
 from wsstar import errors
-
-
-async def joined(port: int) -> tuple[Eio3Client, str]:
-    client = await Eio3Client.connect(port)
-    ident = Identity.generate()
-    addr = ident.address(port)
-    _, nonce = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
-    assert (await client.call("ss-join", addr, ident.sign_hex(nonce)))[:2] == [None, None]
-    return client, addr
 
 
 async def test_every_peer_is_re_announced_every_interval() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.identity import Identity
+
 TIMEOUT = 10.0
 
 
@@ -26,6 +28,8 @@ class Eio3Client:
         self.acks: dict[int, asyncio.Future[list[Any]]] = {}
         self.frames: list[str | bytes] = []
         self._next_ack = 0
+        #: Ack ids of the ss-incomming requests received, by dial id.
+        self.incoming: dict[str, int] = {}
         self._pending_binary: tuple[str, Any, int, list[bytes]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
@@ -107,6 +111,8 @@ class Eio3Client:
 
     def _deliver(self, kind: str, ack_id: int | None, data: Any) -> None:
         if kind in "25":
+            if data[0] == "ss-incomming" and ack_id is not None:
+                self.incoming[data[1]] = ack_id
             self.events.put_nowait((data[0], data[1:]))
         elif kind in "36" and ack_id is not None and ack_id in self.acks:
             future = self.acks.pop(ack_id)
@@ -158,6 +164,12 @@ class Eio3Client:
             if event[0] == name or (name is None and event[0] != "ws-peer"):
                 return event
 
+    async def accept_dial(self, dial_id: str) -> None:
+        """Accept an ``ss-incomming`` as the real listener does: open its
+        receiving stream, then ack with no error."""
+        await self.emit(f"socket.io-pull-stream.accept.{dial_id}.dialer")
+        await self.send_raw(f"43{self.incoming[dial_id]}[]")
+
     async def close(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
@@ -177,3 +189,21 @@ def _fill(data: Any, parts: list[bytes]) -> Any:
             return parts[data["num"]]
         return {k: _fill(v, parts) for k, v in data.items()}
     return data
+
+
+async def join(client: Eio3Client, ident: Identity, port: int) -> list[Any]:
+    """The real client's two-step challenge join; the final ack, or the
+    first step's error."""
+    addr = ident.address(port)
+    reply = await client.call("ss-join", addr, ident.marshalled_public_key.hex())
+    if reply[0] is not None:
+        return reply
+    return await client.call("ss-join", addr, ident.sign_hex(reply[1]))
+
+
+async def joined(port: int) -> tuple[Eio3Client, str]:
+    """A new connection with a new identity, joined; and its address."""
+    client = await Eio3Client.connect(port)
+    ident = Identity.generate()
+    assert (await join(client, ident, port))[:2] == [None, None]
+    return client, ident.address(port)
