@@ -282,12 +282,10 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
         return translate_request
 
-    def ok_v3(
-        self, packets: list[eio_packet.Packet], headers: list[Any] | None = None
-    ) -> dict[str, Any]:
+    def ok_v3(self, packets: list[eio_packet.Packet]) -> dict[str, Any]:
         return {
             "status": "200 OK",
-            "headers": [*(headers or []), ("Content-Type", "text/plain; charset=UTF-8")],
+            "headers": [("Content-Type", "text/plain; charset=UTF-8")],
             "response": encode_payload(packets),
         }
 

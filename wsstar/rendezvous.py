@@ -378,14 +378,7 @@ class Rendezvous:
     def socket_count(self) -> int:
         return len(self._sockets)
 
-    def authorised_addresses(self, sid: str) -> list[str]:
-        state = self._sockets.get(sid)
-        return list(state.authorised) if state else []
-
-    def pending_challenges(self, sid: str | None = None) -> int:
-        if sid is not None:
-            state = self._sockets.get(sid)
-            return len(state.challenges) if state else 0
+    def pending_challenges(self) -> int:
         return sum(len(s.challenges) for s in self._sockets.values())
 
 

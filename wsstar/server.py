@@ -517,8 +517,3 @@ class RendezvousService:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    # -- introspection --------------------------------------------------------------------
-
-    def remote_address(self, sid: str) -> str | None:
-        return self._remote.get(sid)
