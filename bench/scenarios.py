@@ -1,0 +1,601 @@
+"""The benchmark scenarios. Each `*_run` measures ONE server once and returns
+{figure: value}; `SCENARIOS` lists the cases run.py repeats for both servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import Fleet, Server, address, pool_address
+
+MB = 1e6
+MIB = 1024 * 1024
+Metrics = dict[str, float]
+
+
+@dataclass
+class Options:
+    quick: bool
+    repeats: int
+    sizes: list[int]
+    hold: float
+    dials: int
+    joins_ed25519: int
+    joins_rsa: int
+    churn: int
+    relay_events: int
+    servers: list[str]
+
+
+@dataclass
+class Keys:
+    ed_path: Path
+    ed_ids: list[str]
+    rsa_path: Path
+    rsa_ids: list[str]
+
+
+@dataclass
+class Ctx:
+    opts: Options
+    keys: Keys
+    log: Callable[[str], None]
+    notes: list[str] = field(default_factory=list)
+
+    def note_errors(self, results: list[dict[str, Any]]) -> None:
+        """Keep the load generator's error messages for the report."""
+        text = _first_errors(results)
+        if text:
+            self.notes.append(text)
+
+
+@dataclass
+class Case:
+    """One measured case: a name and how to run it on one server."""
+
+    scenario: str
+    name: str
+    run: Callable[[Ctx, Server], Awaitable[Metrics]]
+    repeats: int
+    servers: tuple[str, ...] = ("reference", "wsstar")
+    notes: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+class Meter:
+    """CPU seconds of the server and of the load generator, and wall time."""
+
+    def __init__(self, server: Server, fleet: Fleet) -> None:
+        self.server = server
+        self.fleet = fleet
+        self.t0 = self.s0 = 0.0
+        self.wall = self.server_cpu = self.load_cpu = self.busiest_pct = math.nan
+        self.per_worker: list[float] = []
+
+    def start(self) -> Meter:
+        self.t0 = time.monotonic()
+        self.s0 = self.server.cpu()
+        self.per_worker = [w.cpu() for w in self.fleet.workers]
+        return self
+
+    def stop(self) -> Meter:
+        self.wall = time.monotonic() - self.t0
+        self.server_cpu = self.server.cpu() - self.s0
+        used = [w.cpu() - c for w, c in zip(self.fleet.workers, self.per_worker, strict=True)]
+        self.load_cpu = sum(used)
+        self.busiest_pct = 100 * max(used) / self.wall if used and self.wall > 0 else math.nan
+        return self
+
+
+def base_config(server: Server, keys: Path, role: str, **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "role": role,
+        "url": server.url,
+        "keys": str(keys),
+        "eio": 3,
+        "timeoutMs": 20000,
+        "runTimeoutMs": 120000,
+        "lifetimeMs": 900000,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def _check_alive(server: Server) -> None:
+    if not server.alive():
+        raise RuntimeError(f"{server.name} server died during the run")
+
+
+def _count_errors(results: list[dict[str, Any]]) -> float:
+    return float(sum(sum(r.get("errors", {}).values()) for r in results))
+
+
+def _first_errors(results: list[dict[str, Any]]) -> str:
+    seen: dict[str, int] = {}
+    for r in results:
+        for k, v in r.get("errors", {}).items():
+            seen[k] = seen.get(k, 0) + int(v)
+    return "; ".join(f"{k} x{v}" for k, v in list(seen.items())[:3])
+
+
+# --------------------------------------------------------------- relay
+
+
+async def relay_run(
+    ctx: Ctx,
+    server: Server,
+    *,
+    pairs: int,
+    size: int,
+    chunk: int,
+    procs: int = 1,
+    eio: int = 3,
+) -> Metrics:
+    """`pairs` dialer peers each send one stream of `size` bytes to their own
+    listener peer through the server; time from go to the last byte and end
+    arriving at the listeners. Dialers are spread over `procs` processes and
+    listeners over `procs` others."""
+    keys = ctx.keys
+    configs: list[dict[str, Any]] = []
+    for p in range(procs):
+        mine = range(p, pairs, procs)
+        listeners = [{"key": i, "port": 101 + i} for i in mine]
+        dialers = [
+            {
+                "key": i,
+                "port": 201 + i,
+                "streams": [
+                    {
+                        "id": f"r{i}",
+                        "to": address(keys.ed_ids[i], 101 + i),
+                        "size": size,
+                        "chunk": chunk,
+                    }
+                ],
+            }
+            for i in mine
+        ]
+        configs.append(
+            base_config(
+                server,
+                keys.ed_path,
+                "relay-listener",
+                eio=eio,
+                listeners=listeners,
+                expectStreams=len(listeners),
+            )
+        )
+        configs.append(base_config(server, keys.ed_path, "relay-dialer", eio=eio, dialers=dialers))
+    async with Fleet(configs) as fleet:
+        await fleet.all("ready", 60)
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "go"})
+        results = await fleet.all("result", 180)
+        meter.stop()
+    _check_alive(server)
+    listener_res = results[0::2]
+    dialer_res = results[1::2]
+    errors = [e for r in dialer_res for e in r["errors"]]
+    if errors:
+        raise RuntimeError(f"relay dial failed: {errors[:3]}")
+    streams = [s for r in listener_res for s in r["streams"]]
+    got = sum(int(s["bytes"]) for s in streams)
+    events = sum(int(s["events"]) for s in streams)
+    if len(streams) != pairs or got != pairs * size:
+        raise RuntimeError(f"relay incomplete: {len(streams)}/{pairs} streams, {got} bytes")
+    t_go = min(float(r["tGo"]) for r in dialer_res)
+    secs = (max(float(s["tEnd"]) for s in streams) - t_go) / 1000
+    return {
+        "MB/s": got / MB / secs,
+        "events/s": events / secs,
+        "seconds": secs,
+        "server CPU s": meter.server_cpu,
+        "load generator CPU s": meter.load_cpu,
+        "load generator busiest process, % of a core": meter.busiest_pct,
+    }
+
+
+def relay_cases(opts: Options) -> list[Case]:
+    events = opts.relay_events
+
+    load = ("server CPU s", "load generator CPU s", "load generator busiest process, % of a core")
+
+    async def single(ctx: Ctx, server: Server) -> Metrics:
+        m = await relay_run(ctx, server, pairs=1, size=16 * MIB, chunk=64 * 1024)
+        return _pick(m, "MB/s", *load)
+
+    async def parallel(ctx: Ctx, server: Server) -> Metrics:
+        m = await relay_run(ctx, server, pairs=16, size=MIB, chunk=64 * 1024, procs=2)
+        return _pick(m, "MB/s", *load)
+
+    async def small(ctx: Ctx, server: Server) -> Metrics:
+        m = await relay_run(ctx, server, pairs=2, size=events * 512, chunk=1024, procs=2)
+        return _pick(m, "events/s", "MB/s", *load)
+
+    r = opts.repeats
+    return [
+        Case("relay", "1 stream of 16 MiB, 64 KiB chunks", single, r),
+        Case("relay", "16 parallel streams of 1 MiB, 64 KiB chunks", parallel, r),
+        Case("relay", f"2 parallel streams of {events // 2} x 1 KiB chunks", small, r),
+    ]
+
+
+def _pick(m: Metrics, *names: str) -> Metrics:
+    return {k: m[k] for k in names}
+
+
+# --------------------------------------------------------------- dials
+
+
+async def dial_run(ctx: Ctx, server: Server, *, total: int, eio: int = 3) -> Metrics:
+    """Two dialer processes, one socket each with 10 dials in flight (20 in
+    all), to one listener peer that echoes 1 byte; `total` dials."""
+    keys = ctx.keys
+    procs = 2
+    inflight = 10
+    listener_addr = address(keys.ed_ids[0], 301)
+    listener = base_config(
+        server,
+        keys.ed_path,
+        "dial-listener",
+        eio=eio,
+        listeners=[{"key": 0, "port": 301}],
+        runTimeoutMs=600000,
+    )
+    dialers = [
+        base_config(
+            server,
+            keys.ed_path,
+            "dial-dialer",
+            eio=eio,
+            dialers=[{"key": 1 + p, "port": 401 + p, "to": listener_addr}],
+            inflight=inflight,
+            count=total // procs,
+            tag=f"d{p}",
+            runTimeoutMs=600000,
+        )
+        for p in range(procs)
+    ]
+    async with Fleet([listener, *dialers]) as fleet:
+        await fleet.all("ready", 60)
+        await asyncio.sleep(0.5)
+        rss_start = server.memory_mib().get("VmRSS", math.nan)
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "go"})
+        results = [await w.recv("result", 660) for w in fleet.workers[1:]]
+        meter.stop()
+        await fleet.workers[0].send({"cmd": "stop"})
+        await fleet.workers[0].recv("result", 30)
+    _check_alive(server)
+    await asyncio.sleep(1.0)
+    mem = server.memory_mib()
+    lat = [float(x) for r in results for x in r["latencies"]]
+    secs = (max(float(r["tEnd"]) for r in results) - min(float(r["tGo"]) for r in results)) / 1000
+    failed = _count_errors(results)
+    ctx.note_errors(results)
+    if not lat:
+        raise RuntimeError(f"no dial completed: {_first_errors(results)}")
+    return {
+        "dials/s": len(lat) / secs,
+        "p50 latency ms": pct(lat, 50),
+        "p99 latency ms": pct(lat, 99),
+        "failed dials": failed,
+        "server CPU ms per dial": meter.server_cpu * 1000 / max(1, len(lat)),
+        "server CPU s": meter.server_cpu,
+        "load generator CPU s": meter.load_cpu,
+        "load generator busiest process, % of a core": meter.busiest_pct,
+        "RSS before dials MiB": rss_start,
+        "RSS after dials MiB": mem.get("VmRSS", math.nan),
+        "RSS growth MiB": mem.get("VmRSS", math.nan) - rss_start,
+    }
+
+
+def dial_cases(opts: Options) -> list[Case]:
+    total = opts.dials
+
+    async def run(ctx: Ctx, server: Server) -> Metrics:
+        return await dial_run(ctx, server, total=total)
+
+    return [Case("dial", f"{total} dials, 20 in flight, 1-byte echo", run, opts.repeats)]
+
+
+# --------------------------------------------------------------- joins
+
+
+async def join_run(ctx: Ctx, server: Server, *, kind: str, total: int) -> Metrics:
+    """Two processes x 10 sockets: join (challenge + signed answer), leave,
+    join again with the next identity; `total` joins."""
+    path = ctx.keys.ed_path if kind == "ed25519" else ctx.keys.rsa_path
+    procs = 2
+    configs = [
+        base_config(
+            server,
+            path,
+            "join",
+            sockets=10,
+            count=total // procs,
+            offset=p,
+            stride=procs,
+            runTimeoutMs=120000,
+        )
+        for p in range(procs)
+    ]
+    async with Fleet(configs) as fleet:
+        await fleet.all("ready", 60)
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "go"})
+        results = await fleet.all("result", 200)
+        meter.stop()
+    _check_alive(server)
+    lat = [float(x) for r in results for x in r["latencies"]]
+    ctx.note_errors(results)
+    secs = (max(float(r["tEnd"]) for r in results) - min(float(r["tGo"]) for r in results)) / 1000
+    if not lat:
+        raise RuntimeError(f"no join completed: {_first_errors(results)}")
+    return {
+        "joins/s": len(lat) / secs,
+        "p50 latency ms": pct(lat, 50),
+        "p99 latency ms": pct(lat, 99),
+        "failed joins": _count_errors(results),
+        "server CPU ms per join": meter.server_cpu * 1000 / len(lat),
+        "load generator CPU s": meter.load_cpu,
+        "load generator busiest process, % of a core": meter.busiest_pct,
+    }
+
+
+def join_cases(opts: Options) -> list[Case]:
+    async def ed(ctx: Ctx, server: Server) -> Metrics:
+        return await join_run(ctx, server, kind="ed25519", total=opts.joins_ed25519)
+
+    async def rsa(ctx: Ctx, server: Server) -> Metrics:
+        return await join_run(ctx, server, kind="rsa", total=opts.joins_rsa)
+
+    r = opts.repeats
+    return [
+        Case("join", f"Ed25519 ids, {opts.joins_ed25519} joins, 20 in flight", ed, r),
+        Case("join", f"RSA-2048 ids, {opts.joins_rsa} joins, 20 in flight", rsa, r),
+    ]
+
+
+# --------------------------------------------------------------- scale
+
+
+async def scale_run(ctx: Ctx, server: Server, *, size: int, hold: float) -> Metrics:
+    """`size` joined peers held for `hold` seconds, then one more peer joins
+    and every socket notes when it is told about it."""
+    ids = ctx.keys.rsa_ids
+    procs = 2
+    join_timeout = 60.0 + size * 0.12
+    configs = [
+        base_config(
+            server,
+            ctx.keys.rsa_path,
+            "scale-holder",
+            count=size // procs + (1 if p < size % procs else 0),
+            offset=p,
+            stride=procs,
+            concurrency=16,
+            joinTimeoutMs=int(join_timeout * 1000),
+            runTimeoutMs=int((hold + 300) * 1000),
+            timeoutMs=30000,
+        )
+        for p in range(procs)
+    ]
+    out: Metrics = {}
+    async with Fleet(configs) as fleet:
+        t0 = time.monotonic()
+        s0 = server.cpu()
+        ready = await fleet.all("ready", join_timeout + 60)
+        join_secs = time.monotonic() - t0
+        joined = sum(int(r["joined"]) for r in ready)
+        ctx.note_errors(ready)
+        out["peers joined"] = joined
+        out["join phase s"] = join_secs
+        out["join phase server CPU s"] = server.cpu() - s0
+        _check_alive(server)
+        # hold
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "mark"})
+        marks = await fleet.all("marked", 30)
+        await asyncio.sleep(hold)
+        reports = await _ask_all(fleet, {"cmd": "report"}, "report", 60)
+        meter.stop()
+        window = statistics.fmean(
+            (float(r["t"]) - float(m["t"])) / 1000 for r, m in zip(reports, marks, strict=True)
+        )
+        received = sum(int(r["received"]) for r in reports)
+        out["hold s"] = window
+        out["server CPU s in hold"] = meter.server_cpu
+        out["server CPU % of one core in hold"] = 100 * meter.server_cpu / meter.wall
+        out["load generator CPU s in hold"] = meter.load_cpu
+        out["load generator busiest process, % of a core"] = meter.busiest_pct
+        out["ws-peer delivered/s"] = received / window
+        expected = joined * (joined - 1) / 10.0
+        out["ws-peer delivered, % of N(N-1)/10 s"] = 100 * received / window / max(1.0, expected)
+        # probe: a newly joined peer, announced to everyone
+        probe_figures = (
+            "probe join ack ms",
+            "probe announced p50 ms",
+            "probe announced p99 ms",
+            "probe announced to, % of peers",
+        )
+        try:
+            out.update(await _probe(fleet, pool_address(ids, size), size))
+        except Exception as exc:
+            ctx.notes.append(f"probe: {type(exc).__name__}: {exc}")
+            for fig in probe_figures:
+                out.setdefault(fig, math.nan)
+        final = await _ask_all(fleet, {"cmd": "report"}, "report", 60)
+        conn = sum(int(r["connected"]) for r in final)
+        out["connected at end, % of joined"] = (
+            100 * conn / max(1, sum(int(r["peers"]) for r in final))
+        )
+        mem = server.memory_mib()
+        out["RSS at end MiB"] = mem.get("VmRSS", math.nan)
+        out["peak RSS MiB"] = mem.get("VmHWM", math.nan)
+    _check_alive(server)
+    return out
+
+
+async def _probe(fleet: Fleet, addr: str, n: int) -> Metrics:
+    """One more peer joins; every held socket notes when it hears of it."""
+    await _ask_all(fleet, {"cmd": "watch", "addr": addr}, "watching", 30)
+    probed = await fleet.workers[0].ask({"cmd": "probe", "n": n}, "probed", 300)
+    if "error" in probed:
+        raise RuntimeError(f"probe join failed: {probed['error']}")
+    deadline = time.monotonic() + 30.0
+    while True:
+        watched = await _ask_all(fleet, {"cmd": "watched"}, "watched", 60)
+        got = sum(len(w["times"]) for w in watched)
+        connected = sum(int(w["connected"]) for w in watched)
+        if got >= connected - 1 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    t_sig = float(probed["tSig"])
+    lat = [float(t) - t_sig for w in watched for t in w["times"]]
+    receivers = max(1, connected - 1)  # the probe is not told about itself
+    return {
+        "probe join ack ms": float(probed["tAck"]) - t_sig,
+        "probe announced p50 ms": pct(lat, 50),
+        "probe announced p99 ms": pct(lat, 99),
+        "probe announced to, % of peers": 100 * len(lat) / receivers,
+    }
+
+
+async def _ask_all(
+    fleet: Fleet, cmd: dict[str, Any], reply: str, timeout: float
+) -> list[dict[str, Any]]:
+    await fleet.broadcast(cmd)
+    return await fleet.all(reply, timeout)
+
+
+def scale_cases(opts: Options) -> list[Case]:
+    cases = []
+    for size in opts.sizes:
+
+        async def run(ctx: Ctx, server: Server, size: int = size) -> Metrics:
+            return await scale_run(ctx, server, size=size, hold=opts.hold)
+
+        cases.append(
+            Case("scale", f"N = {size} joined peers (RSA-2048 ids), held {opts.hold:.0f} s", run, 1)
+        )
+    return cases
+
+
+# --------------------------------------------------------------- churn
+
+
+async def churn_run(ctx: Ctx, server: Server, *, total: int) -> Metrics:
+    """Two processes x 10 loops of: new socket, join (RSA-2048 id), disconnect."""
+    procs = 2
+    await asyncio.sleep(1.0)
+    before = server.memory_mib().get("VmRSS", math.nan)
+    configs = [
+        base_config(
+            server,
+            ctx.keys.rsa_path,
+            "churn",
+            concurrency=10,
+            count=total // procs,
+            offset=p,
+            stride=procs,
+            runTimeoutMs=300000,
+        )
+        for p in range(procs)
+    ]
+    async with Fleet(configs) as fleet:
+        await fleet.all("ready", 60)
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "go"})
+        results = await fleet.all("result", 330)
+        meter.stop()
+    await asyncio.sleep(3.0)
+    _check_alive(server)
+    mem = server.memory_mib()
+    lat = [float(x) for r in results for x in r["latencies"]]
+    ctx.note_errors(results)
+    secs = (max(float(r["tEnd"]) for r in results) - min(float(r["tGo"]) for r in results)) / 1000
+    if not lat:
+        raise RuntimeError(f"no cycle completed: {_first_errors(results)}")
+    after = mem.get("VmRSS", math.nan)
+    return {
+        "cycles/s": len(lat) / secs,
+        "p50 cycle ms": pct(lat, 50),
+        "p99 cycle ms": pct(lat, 99),
+        "failed cycles": _count_errors(results),
+        "server CPU ms per cycle": meter.server_cpu * 1000 / len(lat),
+        "load generator CPU s": meter.load_cpu,
+        "load generator busiest process, % of a core": meter.busiest_pct,
+        "RSS before MiB": before,
+        "RSS after MiB": after,
+        "RSS growth MiB": after - before,
+        "peak RSS MiB": mem.get("VmHWM", math.nan),
+    }
+
+
+def churn_cases(opts: Options) -> list[Case]:
+    async def run(ctx: Ctx, server: Server) -> Metrics:
+        return await churn_run(ctx, server, total=opts.churn)
+
+    return [Case("churn", f"{opts.churn} connect/join/disconnect cycles (RSA-2048 ids)", run, 1)]
+
+
+# --------------------------------------------------------------- Engine.IO v4
+
+
+def eio4_cases(opts: Options) -> list[Case]:
+    """The same relay and dial loads with socket.io-client 4 (Engine.IO v4).
+    The reference (socket.io 2) cannot serve these clients: wsstar only."""
+    total = max(2, opts.dials // 4)
+
+    async def dials(ctx: Ctx, server: Server) -> Metrics:
+        m = await dial_run(ctx, server, total=total, eio=4)
+        return _pick(m, "dials/s", "p50 latency ms", "p99 latency ms", "failed dials")
+
+    async def single(ctx: Ctx, server: Server) -> Metrics:
+        m = await relay_run(ctx, server, pairs=1, size=16 * MIB, chunk=64 * 1024, eio=4)
+        return _pick(m, "MB/s", "server CPU s", "load generator CPU s")
+
+    async def small(ctx: Ctx, server: Server) -> Metrics:
+        n = opts.relay_events
+        m = await relay_run(ctx, server, pairs=2, size=n * 512, chunk=1024, procs=2, eio=4)
+        return _pick(m, "events/s", "server CPU s", "load generator CPU s")
+
+    only = ("wsstar",)
+    r = opts.repeats
+    return [
+        Case("eio4", "EIO4: 1 stream of 16 MiB, 64 KiB chunks", single, r, only),
+        Case(
+            "eio4",
+            f"EIO4: 2 parallel streams of {opts.relay_events // 2} x 1 KiB chunks",
+            small,
+            r,
+            only,
+        ),
+        Case("eio4", f"EIO4: {total} dials, 20 in flight", dials, r, only),
+    ]
+
+
+SCENARIOS: dict[str, Callable[[Options], list[Case]]] = {
+    "relay": relay_cases,
+    "dial": dial_cases,
+    "join": join_cases,
+    "scale": scale_cases,
+    "churn": churn_cases,
+    "eio4": eio4_cases,
+}
