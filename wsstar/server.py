@@ -42,6 +42,8 @@ MAX_CHALLENGE_DATA_LENGTH = 8192
 MAX_DIAL_ID_LENGTH = 256
 #: socket.io-parser's own limit on binary attachments per packet.
 MAX_ATTACHMENTS = 10
+#: Packets queued for a client beyond which announcements to it are skipped.
+MAX_QUEUED_ANNOUNCEMENTS = 1024
 #: Seconds between sweeps of idle per-address limit state.
 SWEEP_INTERVAL = 30.0
 
@@ -453,8 +455,14 @@ class RendezvousService:
         ).encode()
         parts = encoded if isinstance(encoded, list) else [encoded]
         packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
+        sockets, eio_sids = self.sio.eio.sockets, self._eio_sid
         for sid in effect.to:
-            self._enqueue(sid, packets)
+            sock = sockets.get(eio_sids.get(sid, ""))
+            # Announcements repeat every round, so a client that is already
+            # this far behind loses nothing it will not hear again; queueing
+            # them anyway is how an overloaded server ran out of memory.
+            if sock is not None and sock.queue.qsize() < MAX_QUEUED_ANNOUNCEMENTS:
+                sock.enqueue(packets)
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
         sock = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
