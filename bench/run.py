@@ -119,7 +119,7 @@ class Run:
     def markdown(self, heading: bool = True) -> str:
         o = self.opts
         mode = "quick" if o.quick else "full"
-        title = "# Benchmark results: reference vs wsstar" if heading else "# Another run"
+        title = "# Benchmark results: reference vs wsstar" if heading else f"# Further run ({mode})"
         out = [
             title,
             "",
@@ -148,8 +148,8 @@ class Run:
             "(bench/load/worker.js). CPU seconds are utime+stime from /proc of the server "
             "process and of all load-generator processes over the measured interval; RSS is "
             "VmRSS, peak RSS VmHWM. Latency percentiles are nearest-rank. Tables give the "
-            f"median of the runs (repeats: {o.repeats} for relay, dial, join; 1 for scale and "
-            "churn); every run's value is under *raw*. In wsstar/ref a ratio above 1 means "
+            "median of each case's runs (how many is given per case); every run's value is "
+            "under *raw*. In wsstar/ref a ratio above 1 means "
             "wsstar is higher (better for rates, worse for latency, CPU and memory). "
             "Server and load generator share the machine's cores: where both together "
             "need more than it has (scale), a figure is the limit of the whole system; the "
@@ -158,6 +158,9 @@ class Run:
         ]
         for res in self.results:
             out.append(f"## {res.scenario}: {res.name}" + ("" if heading else f" ({mode})"))
+            runs = max((len(v) for per in res.values.values() for v in per.values()), default=0)
+            out.append("")
+            out.append(f"median of {runs} runs per server" if runs > 1 else "one run per server")
             out.append("")
             out.extend(table(res))
             out.append("")
@@ -379,6 +382,8 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # also when started in the background, where SIGINT is inherited as ignored
+    signal.signal(signal.SIGINT, on_term)
     out = Path(a.out)
     prefix = out.read_text().rstrip() + "\n\n" if a.append and out.exists() else ""
     with contextlib.suppress(KeyboardInterrupt):

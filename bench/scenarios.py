@@ -227,7 +227,8 @@ def relay_cases(opts: Options) -> list[Case]:
         m = await relay_run(ctx, server, pairs=2, size=events * 512, chunk=1024, procs=2)
         return _pick(m, "events/s", "MB/s", *load)
 
-    r = opts.repeats
+    # these runs last a fraction of a second: more of them
+    r = opts.repeats if opts.quick else max(5, opts.repeats)
     return [
         Case("relay", "1 stream of 16 MiB, 64 KiB chunks", single, r),
         Case("relay", "16 parallel streams of 1 MiB, 64 KiB chunks", parallel, r),
@@ -392,6 +393,7 @@ async def scale_run(ctx: Ctx, server: Server, *, size: int, hold: float) -> Metr
             concurrency=16,
             joinTimeoutMs=int(join_timeout * 1000),
             runTimeoutMs=int((hold + 300) * 1000),
+            lifetimeMs=int((join_timeout + hold + 900) * 1000),
             timeoutMs=30000,
         )
         for p in range(procs)

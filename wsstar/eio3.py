@@ -322,7 +322,14 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             return self._unauthorized(accepted or None)
         sock.schedule_ping()
         if transport == "websocket":
-            response = await sock.handle_get_request(environ)
+            try:
+                response = await sock.handle_get_request(environ)
+            except ConnectionResetError:
+                # The client gave up during the upgrade: nothing to answer,
+                # and nothing worth a traceback in the log.
+                await sock.close(wait=False, abort=True)
+                self.sockets.pop(sid, None)
+                return self._bad_request("connection closed during the upgrade")
             if sock.closed and sid in self.sockets:
                 del self.sockets[sid]
             return response
