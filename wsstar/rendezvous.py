@@ -144,9 +144,6 @@ class Rendezvous:
     def connect(self, sid: str) -> None:
         self._sockets[sid] = _Socket()
 
-    def is_connected(self, sid: str) -> bool:
-        return sid in self._sockets
-
     def disconnect(self, sid: str) -> list[Effect]:
         """Forget a socket: its addresses (only those it still owns), challenges,
         dials and streams.  Returns what the other parties must be told."""
