@@ -279,9 +279,10 @@ async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> No
 @dataclass
 class Server:
     """One rendezvous server on 127.0.0.1, challenge on, strict multiaddr on,
-    metrics off."""
+    metrics off unless asked for (wsstar only)."""
 
     name: str
+    metrics: bool = False
     port: int = 0
     proc: asyncio.subprocess.Process | None = None
     cpu_at_start: float = 0.0
@@ -312,7 +313,7 @@ class Server:
                 HOST,
                 "--port",
                 str(self.port),
-                "--disable-metrics",
+                *([] if self.metrics else ["--disable-metrics"]),
                 "--log-level",
                 "warning",
                 *WSSTAR_EXTRA_ARGS,

@@ -29,6 +29,7 @@ DIAL_ID_IN_USE = "Dial id already in use"
 DIAL_TIMEOUT = "Dial timed out: the listener did not answer"
 DIAL_TARGET_GONE = "Peer disconnected during dial"
 BAD_REQUEST = "Bad request"
+EVENT_NAME_MISSING = f"{BAD_REQUEST}: event name missing"
 
 
 class WsstarError(Exception):

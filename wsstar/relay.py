@@ -62,18 +62,25 @@ class StreamTable:
 
     def __init__(self, backlog_limit: int) -> None:
         self.backlog_limit = backlog_limit
-        self._by_source: dict[tuple[str, str], _Stream] = {}
-        self._by_sink: dict[tuple[str, str], _Stream] = {}
+        # socket -> stream name -> stream, on each side: a departing socket
+        # finds its own streams without looking at anyone else's.
+        self._by_source: dict[str, dict[str, _Stream]] = {}
+        self._by_sink: dict[str, dict[str, _Stream]] = {}
+        self._sink_count = 0
         #: Streams cut because their receiver fell too far behind.
         self.overflows = 0
 
     def __len__(self) -> int:
         """Half-streams whose sink has not gone yet (a finished source may
         still have an end to deliver)."""
-        return len(self._by_sink)
+        return self._sink_count
+
+    def sockets(self) -> set[str]:
+        """Every socket that still has a stream entry, sending or receiving."""
+        return set(self._by_source) | set(self._by_sink)
 
     def exists(self, source: str, name: str) -> bool:
-        return (source, name) in self._by_source
+        return name in self._by_source.get(source, ())
 
     def open(self, source: str, sink: str, name: str) -> list[Emit]:
         """Start relaying ``name`` from ``source`` to ``sink``.
@@ -82,18 +89,20 @@ class StreamTable:
         orphan the first one.
         """
         stream = _Stream(source, sink, name)
-        self._by_source[(source, name)] = stream
-        self._by_sink[(sink, name)] = stream
+        self._by_source.setdefault(source, {})[name] = stream
+        self._by_sink.setdefault(sink, {})[name] = stream
+        self._sink_count += 1
         return [Emit(source, ACCEPT + name, ())]
 
     def discard(self, source: str, name: str) -> None:
         """Forget a stream that will never be used (its dial failed)."""
-        stream = self._by_source.pop((source, name), None)
+        stream = self._source_stream(source, name)
         if stream is not None:
-            self._by_sink.pop((stream.sink, name), None)
+            self._finish_source(stream)
+            self._remove_sink_side(stream)
 
     def accept(self, sink: str, name: str) -> list[Emit]:
-        stream = self._by_sink.get((sink, name))
+        stream = self._by_sink.get(sink, {}).get(name)
         if stream is None or stream.accepted:
             return []
         stream.accepted = True
@@ -108,11 +117,11 @@ class StreamTable:
         """The socket ``source``'s chunks for ``name`` go straight to, if the
         stream is flowing (its sink has accepted); None means the chunk must go
         through :meth:`queue`."""
-        stream = self._by_source.get((source, name))
+        stream = self._source_stream(source, name)
         return stream.sink if stream is not None and stream.accepted else None
 
     def queue(self, source: str, name: str, chunk: bytes) -> list[Emit]:
-        stream = self._by_source.get((source, name))
+        stream = self._source_stream(source, name)
         if stream is None:
             return []
         if stream.accepted:
@@ -132,7 +141,7 @@ class StreamTable:
     def end(self, source: str, name: str, value: object) -> list[Emit]:
         """The source ended the stream: ``true`` for a normal end, else an error
         that is forwarded unchanged."""
-        stream = self._by_source.get((source, name))
+        stream = self._source_stream(source, name)
         if stream is None:
             return []
         self._finish_source(stream)
@@ -151,7 +160,7 @@ class StreamTable:
         same connection, ``<dialId>.listener`` for ``<dialId>.dialer`` and the
         reverse, which is ended with the same error.
         """
-        stream = self._by_source.get((source, name))
+        stream = self._source_stream(source, name)
         if stream is None:
             return []
         self.overflows += 1
@@ -170,20 +179,36 @@ class StreamTable:
         sources' later chunks are ignored like any unknown stream's.
         """
         out: list[Emit] = []
-        for stream in [s for (src, _), s in self._by_source.items() if src == sid]:
-            out.extend(self.end(sid, stream.name, True))
-        for key in [k for k in self._by_sink if k[0] == sid]:
-            stream = self._by_sink.pop(key)
-            self._by_source.pop((stream.source, stream.name), None)
+        for name in list(self._by_source.get(sid, ())):
+            out.extend(self.end(sid, name, True))
+        for stream in list(self._by_sink.get(sid, {}).values()):
+            self._finish_source(stream)
+            self._remove_sink_side(stream)
         return out
 
     def _deliver(self, stream: _Stream, kind: str, value: object) -> Emit:
         event = (QUEUE if kind == "queue" else ERROR) + stream.name
         return Emit(stream.sink, event, (value,))
 
+    def _source_stream(self, source: str, name: str) -> _Stream | None:
+        streams = self._by_source.get(source)
+        return streams.get(name) if streams is not None else None
+
     def _finish_source(self, stream: _Stream) -> None:
         stream.source_done = True
-        self._by_source.pop((stream.source, stream.name), None)
+        _forget(self._by_source, stream.source, stream.name)
 
     def _remove_sink_side(self, stream: _Stream) -> None:
-        self._by_sink.pop((stream.sink, stream.name), None)
+        if _forget(self._by_sink, stream.sink, stream.name):
+            self._sink_count -= 1
+
+
+def _forget(index: dict[str, dict[str, _Stream]], sid: str, name: str) -> bool:
+    """Remove one entry, and the socket's map once it is empty so departed
+    sockets leave nothing behind; True if the entry was there."""
+    streams = index.get(sid)
+    if streams is None or streams.pop(name, None) is None:
+        return False
+    if not streams:
+        del index[sid]
+    return True

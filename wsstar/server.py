@@ -123,9 +123,13 @@ class SocketServer(DualSocketIOServer):
             return
         ack = _Ack(eio_sid, ack_id) if ack_id is not None else None
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
-            # socket.io-parser rejects these outright; answering is kinder.
+            # socket.io-parser rejects these outright; answering is kinder, but
+            # each answer is a send, so they count against the event limit
+            # like any other control event.
+            allowed = self.service.admission.allow_event(sid)
             if ack is not None:
-                await self.service.send_ack(ack, (f"{errors.BAD_REQUEST}: event name missing",))
+                reply = errors.EVENT_NAME_MISSING if allowed else EVENT_RATE_LIMITED
+                await self.service.send_ack(ack, (reply,))
             return
         await self.service.on_event(sid, data[0], tuple(data[1:]), ack)
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from tests.support.eio3 import joined
 from tests.support.live import LiveServer, live_server
 from wsstar.limits import Limits
+from wsstar.metrics import Metrics
 from wsstar.rendezvous import Settings
 
 TIMEOUT = 10.0
@@ -120,23 +121,58 @@ def server_thread() -> Iterator[ServerThread]:
 
 
 def problems(server: LiveServer) -> list[str]:
-    """Every table entry must belong to a connected socket, and the counters
-    must add up."""
-    core = server.service.core
-    connected = set(core._sockets)
+    """Every table entry must belong to a connected socket, and what
+    ``/metrics`` says must match the tables it describes."""
+    service = server.service
+    core = service.core
+    # Ground truth: Socket.IO sockets whose Engine.IO session is still open.
+    engines = service.sio.eio.sockets
+    connected = {sid for sid, eio_sid in service._eio_sid.items() if eio_sid in engines}
     out = []
+    if set(core._sockets) != connected:
+        out.append("rules and engine disagree on who is connected")
     for owner in core.directory.owners():
         if owner not in connected:
             out.append(f"address owned by closed socket {owner}")
-    for stream in list(core.streams._by_sink.values()) + list(core.streams._by_source.values()):
-        if stream.sink not in connected and stream.source not in connected:
-            out.append(f"stream {stream.name} of closed sockets")
+    for sid in core.streams.sockets() - connected:
+        out.append(f"stream entry of closed socket {sid}")
     for key, pending in core._dials.items():
         if key.dialer not in connected or pending.target not in connected:
             out.append(f"dial {key} of a closed socket")
-    if len(server.service._eio_sid) != len(connected):
-        out.append("socket maps disagree")
+    if len(service._eio_sid) != len(connected):
+        out.append("socket map holds closed sockets")
+    if len(core.schedule) != len(core.directory):
+        out.append("announcement schedule and directory disagree")
+    out.extend(metric_problems(server, connected))
     return out
+
+
+def metric_problems(server: LiveServer, connected: set[str]) -> list[str]:
+    core = server.service.core
+    page = Metrics(core, server.service.admission).render().decode()
+    # Read the samples as written: prometheus-client's parser renames counter
+    # samples that do not end in _total, and these names are the contract.
+    seen = {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in page.splitlines())
+        if name and not name.startswith("#") and "{" not in name
+    }
+    expected = {
+        "rendezvous_peers": len(core.directory),
+        "wsstar_connected_sockets": len(connected),
+        "wsstar_relay_streams": len(core.streams),
+        "wsstar_pending_dials": len(core._dials),
+        "wsstar_pending_challenges": sum(len(s.challenges) for s in core._sockets.values()),
+        "rendezvous_joins_total": seen["rendezvous_joins_total_success"]
+        + seen["rendezvous_joins_total_failure"],
+        "rendezvous_dials_total": seen["rendezvous_dials_total_success"]
+        + seen["rendezvous_dials_total_failure"],
+    }
+    return [
+        f"metric {name} = {seen.get(name)}, tables say {value}"
+        for name, value in expected.items()
+        if seen.get(name) != value
+    ]
 
 
 async def _session(port: int, v4: bool, frames: list[str | bytes]) -> None:

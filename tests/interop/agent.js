@@ -58,6 +58,26 @@ function dialEcho (n, addr, bytes, chunk, cb) {
   )
 }
 
+// A pull-stream source fed by `write` requests: the test decides when bytes
+// flow, so it can cut a connection while a stream is open.
+function pushable () {
+  const queue = []
+  let pending = null
+  let ended = null
+  const source = (abort, cb) => {
+    if (abort) { ended = abort; return cb(abort) }
+    if (queue.length) return cb(null, queue.shift())
+    if (ended) return cb(ended)
+    pending = cb
+  }
+  source.push = (buf) => {
+    if (pending) { const cb = pending; pending = null; cb(null, buf) } else queue.push(buf)
+  }
+  return source
+}
+
+const streams = new Map()
+
 const commands = {
   create (req, cb) {
     const opts = { keyType: req.keyType || 'rsa' }
@@ -75,7 +95,17 @@ const commands = {
 
   listen (req, cb) {
     const n = node(req.name)
-    const listener = n.transport.createListener((conn) => pull(conn, conn))
+    // Echo every incoming connection, and say when its incoming side ends.
+    const listener = n.transport.createListener((conn) => {
+      let bytes = 0
+      pull(
+        conn,
+        pull.through((buf) => { bytes += buf.length }, (err) => {
+          event('echo_end', { node: req.name, bytes, error: err && err !== true ? String(err.message || err) : null })
+        }),
+        conn
+      )
+    })
     listener.on('error', (err) => event('listener_error', { node: req.name, error: String(err && err.message) }))
     listener.on('close', () => event('close', { node: req.name }))
     n.listener = listener
@@ -109,6 +139,42 @@ const commands = {
         if (--left === 0) cb(null, { results })
       })
     }
+  },
+
+  open_stream (req, cb) {
+    const n = node(req.name)
+    const source = pushable()
+    let received = 0
+    const conn = n.transport.dial(multiaddr(req.addr), (err) => {
+      if (err) return cb(err)
+      streams.set(req.stream, source)
+      cb(null, {})
+    })
+    pull(
+      source,
+      conn,
+      pull.drain((buf) => {
+        received += buf.length
+        event('stream_data', { stream: req.stream, bytes: received })
+      }, (err) => {
+        event('stream_end', { stream: req.stream, bytes: received, error: err ? String(err.message || err) : null })
+      })
+    )
+  },
+
+  write (req, cb) {
+    const source = streams.get(req.stream)
+    if (!source) throw new Error('no stream named ' + req.stream)
+    source.push(crypto.randomBytes(req.bytes))
+    cb(null, {})
+  },
+
+  // Leave the rendezvous server abruptly, open connections and all, as a
+  // closed browser tab does (listener.close() would wait for them to end).
+  drop (req, cb) {
+    const n = node(req.name)
+    n.listener.io.disconnect()
+    cb(null, {})
   },
 
   close (req, cb) {

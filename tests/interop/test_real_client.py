@@ -86,6 +86,43 @@ async def test_a_node_that_closes_disappears(rendezvous: Rendezvous, agent: Node
     assert result["received"] == result["sent"]
 
 
+async def _open_echoing_stream(agent: NodeAgent, dialer: str, addr: str, stream: str) -> None:
+    """Dial, send 1000 bytes and wait until their echo is back: the relayed
+    connection is flowing both ways."""
+    await agent.request("open_stream", name=dialer, addr=addr, stream=stream)
+    await agent.request("write", stream=stream, bytes=1000)
+    await agent.next_event("stream_data", lambda e: e["stream"] == stream and e["bytes"] == 1000)
+
+
+async def test_listener_leaving_mid_stream_ends_the_dialers_stream(
+    rendezvous: Rendezvous, agent: NodeAgent
+) -> None:
+    a = await listening(agent, rendezvous, "a")
+    await listening(agent, rendezvous, "b")
+    await _open_echoing_stream(agent, "b", a, "s")
+    await agent.request("drop", name="a")
+    end = await agent.next_event("stream_end", lambda e: e["stream"] == "s")
+    assert end["bytes"] == 1000
+    # The dialer's own server connection is unharmed.
+    c = await listening(agent, rendezvous, "c")
+    result = await agent.request("dial_echo", name="b", addr=c, bytes=4096)
+    assert result["received"] == result["sent"]
+
+
+async def test_dialer_leaving_mid_stream_ends_the_listeners_stream(
+    rendezvous: Rendezvous, agent: NodeAgent
+) -> None:
+    a = await listening(agent, rendezvous, "a")
+    await listening(agent, rendezvous, "b")
+    await _open_echoing_stream(agent, "b", a, "s")
+    await agent.request("drop", name="b")
+    end = await agent.next_event("echo_end", lambda e: e["node"] == "a")
+    assert end == {"event": "echo_end", "node": "a", "bytes": 1000, "error": None}
+    await listening(agent, rendezvous, "c")
+    result = await agent.request("dial_echo", name="c", addr=a, bytes=4096)
+    assert result["received"] == result["sent"]
+
+
 async def test_listen_with_someone_elses_peer_id_fails(
     rendezvous: Rendezvous, agent: NodeAgent
 ) -> None:

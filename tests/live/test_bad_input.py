@@ -73,6 +73,16 @@ async def test_bad_requests_get_clear_error_acks(
     await assert_still_serving(server)
 
 
+@pytest.mark.parametrize("data", ["[5]", "[]", '{"a":1}', "[null]"])
+async def test_an_event_without_a_name_is_answered(server: LiveServer, data: str) -> None:
+    client = await Eio3Client.connect(server.port)
+    try:
+        assert await client.call_raw(data) == [errors.EVENT_NAME_MISSING]
+    finally:
+        await client.close()
+    await assert_still_serving(server)
+
+
 async def test_requests_without_ack_are_ignored_like_the_reference(server: LiveServer) -> None:
     client = await Eio3Client.connect(server.port)
     ident = Identity.generate()

@@ -3,11 +3,7 @@ mid-dial, leave every internal table as it was."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import struct
-
-from tests.support.eio3 import Eio3Client, joined
+from tests.support.cycles import cycle
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
 from wsstar.limits import Limits
@@ -25,7 +21,7 @@ def table_sizes(server: LiveServer) -> dict[str, int]:
         "owners": len(core.directory.owners()),
         "schedule": len(core.schedule),
         "streams": len(core.streams),
-        "stream sources": len(core.streams._by_source),
+        "stream sockets": len(core.streams.sockets()),
         "dials": core.pending_dials(),
         "challenges": core.pending_challenges(),
         "service sockets": len(service._eio_sid),
@@ -42,34 +38,6 @@ def table_sizes(server: LiveServer) -> dict[str, int]:
         "client addresses": len(sio._client_ip),
         "admission connections": service.admission.connections,
     }
-
-
-def reset(client: Eio3Client) -> None:
-    """Drop the connection with a TCP RST, as a crashed peer or a NAT would."""
-    sock = client.ws.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.ws._conn.transport.abort()
-
-
-async def cycle(port: int, i: int) -> None:
-    (a, addr_a), (b, addr_b) = await joined(port), await joined(port)
-    try:
-        dial_id = f"leak-{i}"
-        dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, dial_id))
-        await b.next_event("ss-incomming")
-        if i % 3 == 0:
-            reset(b)  # the listener dies before answering
-            assert (await dial)[0] is not None
-            return
-        await b.accept_dial(dial_id)
-        assert await dial == []
-        await a.emit(f"socket.io-pull-stream.accept.{dial_id}.listener")
-        await a.emit(f"socket.io-pull-stream.queue.{dial_id}.dialer", b"x" * 1000)
-        if i % 3 == 1:
-            reset(a)  # the dialer dies mid-stream
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_cycles_leave_no_trace() -> None:

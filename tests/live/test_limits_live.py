@@ -73,6 +73,8 @@ async def test_an_event_flood_is_limited_and_others_are_unaffected() -> None:
                 await flooder.send_raw(f'42["no-such-event",{i}]')
             limited = await flooder.call("no-such-event")
             assert limited == [EVENT_RATE_LIMITED]
+            # Events without a name are answered too, so they count as well.
+            assert await flooder.call_raw("[5]") == [EVENT_RATE_LIMITED]
             # A well-behaved client on another connection is served as usual.
             other = await Eio3Client.connect(srv.port)
             ident = Identity.generate()

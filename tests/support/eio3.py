@@ -129,12 +129,22 @@ class Eio3Client:
         await self._send_event(event, list(args), None)
 
     async def call(self, event: str, *args: Any, timeout: float = TIMEOUT) -> list[Any]:
-        ack_id = self._next_ack
-        self._next_ack += 1
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.acks[ack_id] = future
-        await self._send_event(event, list(args), ack_id)
+        future = self._expect_ack()
+        await self._send_event(event, list(args), self._next_ack - 1)
         return await asyncio.wait_for(future, timeout)
+
+    async def call_raw(self, data: str, timeout: float = TIMEOUT) -> list[Any]:
+        """Send ``42<ack id><data>`` with ``data`` as written (for payloads
+        :meth:`call` cannot express) and return the answer."""
+        future = self._expect_ack()
+        await self.send_raw(f"42{self._next_ack - 1}{data}")
+        return await asyncio.wait_for(future, timeout)
+
+    def _expect_ack(self) -> asyncio.Future[list[Any]]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.acks[self._next_ack] = future
+        self._next_ack += 1
+        return future
 
     async def _send_event(self, event: str, args: list[Any], ack_id: int | None) -> None:
         attachments: list[bytes] = []

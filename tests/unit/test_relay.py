@@ -85,3 +85,29 @@ def test_cut_ends_both_halves_of_the_connection() -> None:
     assert t.overflows == 1
     assert len(t) == 0
     assert t.queue(A, "d.dialer", b"more") == []
+
+
+def test_a_departing_socket_takes_only_its_own_streams_and_leaves_no_entry() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    t.open(B, A, "d.listener")
+    t.open("c", "e", "f.dialer")  # an unrelated pair
+    t.accept(B, "d.dialer")
+    t.accept(A, "d.listener")
+    assert t.sockets() == {A, B, "c", "e"}
+    assert t.drop_socket(A) == [Emit(B, "socket.io-pull-stream.error.d.dialer", (True,))]
+    assert t.sockets() == {"c", "e"}
+    assert len(t) == 1
+    assert t.accept("e", "f.dialer") == []
+    assert t.queue("c", "f.dialer", b"x") == [
+        Emit("e", "socket.io-pull-stream.queue.f.dialer", (b"x",))
+    ]
+
+
+def test_a_discarded_stream_leaves_no_entry() -> None:
+    t = StreamTable(backlog_limit=1 << 20)
+    t.open(A, B, "d.dialer")
+    t.discard(A, "d.dialer")
+    assert t.sockets() == set()
+    assert len(t) == 0
+    assert not t.exists(A, "d.dialer")
