@@ -33,7 +33,11 @@ KEYS_JS = BENCH / "load" / "keys.js"
 REFERENCE_BIN = NODE_MODULES / "libp2p-websocket-star-rendezvous" / "src" / "bin.js"
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SERVERS = ("reference", "wsstar")
+#: "wsstar-budget" is wsstar with its default announcement budget (the
+#: configuration the scale targets are about); "wsstar" re-announces at the
+#: reference's rate, for a like-for-like comparison.
+SERVERS = ("reference", "wsstar", "wsstar-budget")
+DEFAULT_ANNOUNCE_BUDGET = 100
 
 _PR_SET_PDEATHSIG = 1
 
@@ -159,6 +163,20 @@ def configure_wsstar(keep_limits: bool) -> list[str]:
         if flag in helptext.split():
             WSSTAR_EXTRA_ARGS.extend([flag, value])
     return list(WSSTAR_EXTRA_ARGS)
+
+
+def without_budget(args: list[str]) -> list[str]:
+    """``args`` without an ``--announce-budget`` flag and its value."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--announce-budget":
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 # --------------------------------------------------------------- /proc
@@ -304,7 +322,7 @@ class Server:
         if self.name == "reference":
             env.update(PORT=str(self.port), HOST=HOST, DISABLE_METRICS="1")
             argv = ["node", str(REFERENCE_BIN)]
-        elif self.name == "wsstar":
+        elif self.name in ("wsstar", "wsstar-budget"):
             argv = [
                 sys.executable,
                 "-m",
@@ -316,7 +334,7 @@ class Server:
                 *([] if self.metrics else ["--disable-metrics"]),
                 "--log-level",
                 "warning",
-                *WSSTAR_EXTRA_ARGS,
+                *self.extra_args(),
             ]
         else:
             raise ValueError(self.name)
@@ -346,6 +364,17 @@ class Server:
                 last = exc
             await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} server not ready in {timeout}s: {last}")
+
+    def extra_args(self) -> list[str]:
+        if self.name == "wsstar-budget":
+            return without_budget(WSSTAR_EXTRA_ARGS)
+        return list(WSSTAR_EXTRA_ARGS)
+
+    @property
+    def announce_budget(self) -> int | None:
+        """Re-announcements per socket per interval, None for the reference's
+        every-peer-every-interval."""
+        return DEFAULT_ANNOUNCE_BUDGET if self.name == "wsstar-budget" else None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None

@@ -82,18 +82,15 @@ def ratio(w: float, r: float) -> str:
 
 
 def table(res: CaseResult) -> list[str]:
-    both = "reference" in res.servers and "wsstar" in res.servers
-    if both:
-        lines = ["| figure | reference | wsstar | wsstar/ref |", "| --- | ---: | ---: | ---: |"]
-    else:
-        cols = " | ".join(res.servers)
-        lines = [f"| figure | {cols} |", "| --- |" + " ---: |" * len(res.servers)]
+    """One column per server, then each wsstar configuration's ratio to the
+    reference when the reference was measured."""
+    compared = [s for s in res.servers if s != "reference"] if "reference" in res.servers else []
+    heads = list(res.servers) + [f"{s}/ref" for s in compared]
+    lines = ["| figure | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads)]
     for fig in res.values:
-        meds = [res.median(fig, s) for s in res.servers]
-        cells = " | ".join(fmt(m) for m in meds)
-        if both:
-            cells += " | " + ratio(res.median(fig, "wsstar"), res.median(fig, "reference"))
-        lines.append(f"| {fig} | {cells} |")
+        cells = [fmt(res.median(fig, s)) for s in res.servers]
+        cells += [ratio(res.median(fig, s), res.median(fig, "reference")) for s in compared]
+        lines.append(f"| {fig} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -138,7 +135,9 @@ class Run:
             + (
                 f" (wsstar also with `{self.wsstar_args}`: no per-address limits, "
                 "which would refuse a load that all comes from 127.0.0.1, and "
-                "re-announcements without a budget, like the reference)"
+                "re-announcements without a budget, like the reference; *wsstar-budget* "
+                "is the same but with the default announcement budget, "
+                "`--announce-budget 100`, the configuration users run)"
                 if self.wsstar_args
                 else ""
             )
@@ -197,7 +196,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="scale: seconds held, a multiple of the 10 s interval (default 30; --quick 20)",
     )
     p.add_argument(
-        "--servers", default="reference,wsstar", help="comma-separated subset to measure"
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated subset to measure (wsstar-budget runs only in scale)",
     )
     p.add_argument(
         "--keep-wsstar-limits",
@@ -223,7 +224,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def make_options(a: argparse.Namespace) -> Options:
     quick = bool(a.quick)
-    sizes = [int(x) for x in a.sizes.split(",")] if a.sizes else [500] if quick else [1000, 2000]
+    sizes = (
+        [int(x) for x in a.sizes.split(",")]
+        if a.sizes
+        else [500]
+        if quick
+        else [1000, 2000, 5000, 10000]
+    )
     servers = [s for s in a.servers.split(",") if s]
     for s in servers:
         if s not in SERVERS:

@@ -321,6 +321,30 @@ def _raise_open_file_limit() -> None:
     log.info("open-file limit %s", hard if soft != hard else soft)
 
 
+#: glibc's mallopt parameter number for the mmap threshold.
+_M_MMAP_THRESHOLD = -3
+
+
+def _return_large_buffers_to_the_system() -> None:
+    """Fix glibc's mmap threshold at 64 KiB.
+
+    A join ack carries the whole peer list (about 90 bytes a peer: ~1 MB
+    with 10,000 peers), and a join storm keeps thousands of them in flight.
+    glibc raises its mmap threshold each time such a buffer is freed, so
+    later ones come from the heap, where a few small long-lived objects pin
+    the pages and the process stays at its peak size for good.  With a fixed
+    threshold large buffers are mapped and unmapped on their own, so memory
+    follows the load back down.  Nothing to do on other C libraries.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
+    except (OSError, AttributeError):
+        return
+
+
 def _event_loop() -> asyncio.AbstractEventLoop:
     """uvloop when it is installed (the ``fast`` extra): it is markedly
     cheaper per websocket frame."""
@@ -369,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     _raise_open_file_limit()
+    _return_large_buffers_to_the_system()
     try:
         service = RendezvousService(config)
     except ConfigError as exc:

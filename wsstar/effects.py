@@ -2,9 +2,9 @@
 
 The rules (``rendezvous.py``, ``relay.py``) never touch a socket: every state
 change returns a list of these effects, in the order they must reach the wire.
-Order matters to clients: an announcement goes out before the join ack, and a
-stream's ``accept`` goes to the dialer before ``ss-incomming`` goes to the
-listener.
+Order matters to clients: a stream's ``accept`` goes to the dialer before
+``ss-incomming`` goes to the listener.  Announcements are the exception: they
+are gathered for a moment and sent together (see ``fanout.py``).
 """
 
 from __future__ import annotations
@@ -33,12 +33,17 @@ class Emit:
 
 
 @dataclass(frozen=True, slots=True)
-class Broadcast:
-    """Send the same event to many sockets: encoded once, fanned out."""
+class Announce:
+    """Send ``ws-peer(address)`` to every socket that has joined an address,
+    except ``skip``.
 
-    to: tuple[str, ...]
-    event: str
-    args: tuple[object, ...]
+    The recipients are whoever has joined when the announcement goes out, not
+    when it was made: announcements made close together go out together, one
+    write per socket, and a socket that joined in between should hear them.
+    """
+
+    address: str
+    skip: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +65,4 @@ class AnswerDial:
     reply: tuple[object, ...]
 
 
-Effect = Emit | Broadcast | AskIncoming | AnswerDial
+Effect = Emit | Announce | AskIncoming | AnswerDial

@@ -168,6 +168,13 @@ class Eio3WebSocket:
     async def send_many(self, messages: list[str | bytes]) -> None:
         await self._ws.send_many([self._frame(m) for m in messages])
 
+    def write_frames(self, frames: bytes) -> bool:
+        # Only text frames are ever pre-built, and v3 text is v4 text.
+        return self._ws.write_frames(frames)
+
+    def buffered_bytes(self) -> int:
+        return self._ws.buffered_bytes()
+
     async def wait(self) -> str | bytes:
         data = await self._ws.wait()
         if isinstance(data, bytes):

@@ -30,6 +30,24 @@ Environ = dict[str, Any]
 #: Engine.IO packet types a client may send as a text frame ('0'..'6').
 _TEXT_PACKET_TYPES = frozenset("0123456")
 
+_TEXT = 0x81  # FIN + text
+_BINARY = 0x82  # FIN + binary
+
+
+def _frame_header(opcode: int, size: int) -> bytes:
+    """An unmasked (server-to-client), uncompressed websocket frame header."""
+    if size < 126:
+        return struct.pack("!BB", opcode, size)
+    if size < 65536:
+        return struct.pack("!BBH", opcode, 126, size)
+    return struct.pack("!BBQ", opcode, 127, size)
+
+
+def text_frame(text: str) -> bytes:
+    """A whole websocket text frame carrying ``text``."""
+    data = text.encode()
+    return _frame_header(_TEXT, len(data)) + data
+
 
 class InvalidFrame(OSError):
     """A websocket frame that is not Engine.IO.
@@ -72,16 +90,10 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         parts: list[bytes] = []
         for message in messages:
             if isinstance(message, str):
-                data, opcode = message.encode(), 0x81  # FIN + text
+                data, opcode = message.encode(), _TEXT
             else:
-                data, opcode = message, 0x82  # FIN + binary
-            size = len(data)
-            if size < 126:
-                parts.append(struct.pack("!BB", opcode, size))
-            elif size < 65536:
-                parts.append(struct.pack("!BBH", opcode, 126, size))
-            else:
-                parts.append(struct.pack("!BBQ", opcode, 127, size))
+                data, opcode = message, _BINARY
+            parts.append(_frame_header(opcode, len(data)))
             parts.append(data)
         writer = self._sock._writer
         if writer is None or writer.transport.is_closing():
@@ -89,6 +101,27 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         writer.transport.writelines(parts)
         if writer.protocol._paused:
             await writer.protocol._drain_helper()
+
+    def write_frames(self, frames: bytes) -> bool:
+        """Write bytes that are already whole websocket frames, at once.
+
+        The same announcement frames go to thousands of sockets; building
+        them once and handing each transport the same bytes is what keeps
+        fan-out cheap.  False when that cannot be done here (compression on,
+        transport closing): the caller then queues the packets instead.
+        There is no drain: the caller bounds what it writes by
+        :meth:`buffered_bytes`.
+        """
+        writer = self._sock._writer
+        if self._sock.compress or writer is None or writer.transport.is_closing():
+            return False
+        writer.transport.write(frames)
+        return True
+
+    def buffered_bytes(self) -> int:
+        """Bytes written to the transport that the client has not taken yet."""
+        writer = self._sock._writer
+        return writer.transport.get_write_buffer_size() if writer is not None else 0
 
     async def wait(self) -> str | bytes:
         msg = await self._sock.receive()
@@ -111,6 +144,10 @@ class FrameChannel(Protocol):
     async def send(self, message: str | bytes) -> None: ...
 
     async def send_many(self, messages: list[str | bytes]) -> None: ...
+
+    def write_frames(self, frames: bytes) -> bool: ...
+
+    def buffered_bytes(self) -> int: ...
 
     async def wait(self) -> str | bytes: ...
 
@@ -135,10 +172,37 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     #: Bytes of binary payload queued for this client and not yet written:
     #: what a slow reader makes the server hold (relay flow control).
     queued_bytes = 0
+    #: The websocket while this session's own loops run it (see
+    #: :meth:`write_frames`).
+    _channel: FrameChannel | None = None
+
+    def write_frames(self, frames: bytes) -> bool:
+        """Write whole websocket frames now, bypassing the send queue.
+
+        Only when nothing is queued ahead of them, so the client sees frames
+        in the order they were sent; False means the caller must queue the
+        packets instead (long-polling, an upgraded session, a busy queue).
+        """
+        channel = self._direct_channel()
+        return channel is not None and channel.write_frames(frames)
+
+    def _direct_channel(self) -> FrameChannel | None:
+        if self.closing or self.closed or not self.queue.empty():
+            return None
+        return self._channel
+
+    def buffered_bytes(self) -> int:
+        """Bytes handed to the transport and not yet taken by the client."""
+        return self._channel.buffered_bytes() if self._channel is not None else 0
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         if pkt.binary:
             self.queued_bytes += len(pkt.data)
+        elif (channel := self._direct_channel()) and channel.write_frames(text_frame(pkt.encode())):
+            # Written at once: no writer wake-up, and a large reply (a join
+            # ack lists every peer) is held once, as the bytes on their way
+            # out, instead of as several encoded copies waiting in the queue.
+            return
         await super().send(pkt)
 
     def enqueue(self, packets: list[eio_packet.Packet]) -> None:
@@ -181,9 +245,11 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         self.connected = True
         self.upgraded = True
         writer = asyncio.get_running_loop().create_task(self._write_loop(ws))
+        self._channel = ws
         try:
             await self._read_loop(ws)
         finally:
+            self._channel = None
             self.queue.put_nowait(None)  # ends the writer
             await writer
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import errors
 from .addresses import claimed_peer_id, is_websocket_star
 from .announce import AnnouncementSchedule
 from .directory import PeerDirectory
-from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect
+from .effects import Announce, AnswerDial, AskIncoming, DialKey, Effect
 from .peerid import (
     InvalidPublicKey,
     MalformedSignature,
@@ -247,11 +247,8 @@ class Rendezvous:
         self.schedule.add(address, self._clock())
         self.stats.joins_success += 1
         others = [a for a in self.directory.addresses() if a != address]
-        effects: list[Effect] = []
-        recipients = self.recipients_of(address)
-        if recipients:
-            effects.append(Broadcast(recipients, "ws-peer", (address,)))
-        return (None, None, others), effects
+        announcement = self._announcement(address)
+        return (None, None, others), [announcement] if announcement is not None else []
 
     def _join_failed(self, message: str) -> tuple[Reply, list[Effect]]:
         self.stats.joins_failure += 1
@@ -264,21 +261,22 @@ class Rendezvous:
 
     # -- announcements --------------------------------------------------------
 
-    def recipients_of(self, address: str) -> tuple[str, ...]:
-        """Sockets that should hear ``ws-peer(address)``: every owner of another
-        joined address, each once (the reference repeats it per address)."""
+    def _announcement(self, address: str) -> Announce | None:
+        """``ws-peer(address)`` for every owner of another joined address,
+        each once (the reference repeats it per address); None if that is
+        nobody."""
         owner = self.directory.owner(address)
-        owners: Collection[str] = self.directory.owners()
-        if owner is not None and len(self.directory.owned_by(owner)) == 1:
-            return tuple(o for o in owners if o != owner)
-        return tuple(owners)
+        skip = owner if owner is not None and len(self.directory.owned_by(owner)) == 1 else None
+        if len(self.directory.owners()) <= (skip is not None):
+            return None
+        return Announce(address, skip)
 
     def announcements_due(self, now: float) -> list[Effect]:
         out: list[Effect] = []
         for address in self.schedule.pop_due(now):
-            recipients = self.recipients_of(address)
-            if recipients:
-                out.append(Broadcast(recipients, "ws-peer", (address,)))
+            announcement = self._announcement(address)
+            if announcement is not None:
+                out.append(announcement)
         return out
 
     # -- ss-dial ---------------------------------------------------------------

@@ -26,8 +26,10 @@ from .addresses import is_multiaddr
 from .allowlist import load_allowed_peers
 from .config import ServerConfig
 from .directory import LocalDirectory, PeerDirectory
-from .effects import AnswerDial, AskIncoming, Broadcast, DialKey, Effect, Emit
+from .effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
 from .eio3 import DualSocketIOServer
+from .engine import Socket
+from .fanout import AnnouncementFanout
 from .limits import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Admission
 from .relay import PREFIX as STREAM_PREFIX
 from .relay import QUEUE as STREAM_QUEUE
@@ -42,8 +44,6 @@ MAX_CHALLENGE_DATA_LENGTH = 8192
 MAX_DIAL_ID_LENGTH = 256
 #: socket.io-parser's own limit on binary attachments per packet.
 MAX_ATTACHMENTS = 10
-#: Packets queued for a client beyond which announcements to it are skipped.
-MAX_QUEUED_ANNOUNCEMENTS = 1024
 #: Seconds between sweeps of idle per-address limit state.
 SWEEP_INTERVAL = 30.0
 
@@ -208,6 +208,7 @@ class RendezvousService:
         self._dial_timers: dict[DialKey, asyncio.TimerHandle] = {}
         self._incoming_ack: dict[DialKey, tuple[str, int]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self.fanout = AnnouncementFanout(self.core, self._socket_of, self._encode_announcement)
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -244,6 +245,7 @@ class RendezvousService:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        self.fanout.close()
         for timer in self._dial_timers.values():
             timer.cancel()
         self._dial_timers.clear()
@@ -272,6 +274,8 @@ class RendezvousService:
             now = time.monotonic()
             try:
                 await self.perform(self.core.announcements_due(now))
+                # This round's share goes out now, with any joins gathered.
+                self.fanout.flush()
                 if now >= next_sweep:
                     next_sweep = now + SWEEP_INTERVAL
                     self.admission.sweep()
@@ -431,8 +435,8 @@ class RendezvousService:
         for effect in effects:
             if isinstance(effect, Emit):
                 await self.send_event(effect.to, effect.event, effect.args)
-            elif isinstance(effect, Broadcast):
-                self._broadcast(effect)
+            elif isinstance(effect, Announce):
+                self.fanout.add(effect)
             elif isinstance(effect, AskIncoming):
                 await self._ask_incoming(effect)
             elif isinstance(effect, AnswerDial):
@@ -451,22 +455,16 @@ class RendezvousService:
         pkt = self.sio.packet_class(sio_packet.ACK, namespace="/", data=list(reply), id=ack.id)
         await self.sio._send_packet(ack.eio_sid, pkt)
 
-    def _broadcast(self, effect: Broadcast) -> None:
-        # Encoded once for every recipient: announcements are the bulk of a
-        # busy server's outgoing traffic.
+    def _socket_of(self, sid: str) -> Socket | None:
+        sock: Socket | None = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
+        return sock
+
+    def _encode_announcement(self, address: str) -> str:
         encoded = self.sio.packet_class(
-            sio_packet.EVENT, namespace="/", data=[effect.event, *effect.args]
+            sio_packet.EVENT, namespace="/", data=["ws-peer", address]
         ).encode()
-        parts = encoded if isinstance(encoded, list) else [encoded]
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
-        sockets, eio_sids = self.sio.eio.sockets, self._eio_sid
-        for sid in effect.to:
-            sock = sockets.get(eio_sids.get(sid, ""))
-            # Announcements repeat every round, so a client that is already
-            # this far behind loses nothing it will not hear again; queueing
-            # them anyway is how an overloaded server ran out of memory.
-            if sock is not None and sock.queue.qsize() < MAX_QUEUED_ANNOUNCEMENTS:
-                sock.enqueue(packets)
+        assert isinstance(encoded, str)  # no binary in an announcement
+        return encoded
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
         sock = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))

@@ -7,7 +7,7 @@ import pytest
 from tests.support.identity import Identity
 from wsstar import errors
 from wsstar.directory import LocalDirectory
-from wsstar.effects import AnswerDial, AskIncoming, Broadcast, DialKey, Emit
+from wsstar.effects import Announce, AnswerDial, AskIncoming, DialKey, Emit
 from wsstar.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
 
 PORT = 9090
@@ -55,8 +55,8 @@ def test_challenge_join_and_peer_list(clock: Clock) -> None:
     (_, nonce), _ = r.join("s2", addr_b, b.marshalled_public_key.hex())
     reply, effects = r.join("s2", addr_b, b.sign_hex(str(nonce)))
     assert reply == (None, None, [a.address(PORT)])
-    # Announced to the others before the ack, never to the joiner itself.
-    assert effects == [Broadcast(("s1",), "ws-peer", (addr_b,))]
+    # Announced to the others, never to the joiner itself.
+    assert effects == [Announce(addr_b, skip="s2")]
     assert r.stats.joins_success == 2 and r.stats.joins_total == 2
 
 
@@ -180,20 +180,33 @@ def test_announcements_go_to_every_other_socket_once_per_interval(clock: Clock) 
         r.join(sid, f"/{sid}", "")
     clock.now += 10
     effects = r.announcements_due(clock.now)
-    assert sorted((e.args[0], sorted(e.to)) for e in effects if isinstance(e, Broadcast)) == [
-        ("/a", ["b", "c"]),
-        ("/b", ["a", "c"]),
-        ("/c", ["a", "b"]),
+    assert sorted(effects, key=str) == [
+        Announce("/a", "a"),
+        Announce("/b", "b"),
+        Announce("/c", "c"),
     ]
     assert r.announcements_due(clock.now + 1) == []
     r.disconnect("b")
     clock.now += 10
-    assert sorted(
-        e.args[0] for e in r.announcements_due(clock.now) if isinstance(e, Broadcast)
-    ) == [
-        "/a",
-        "/c",
-    ]
+    effects = r.announcements_due(clock.now)
+    assert sorted(effects, key=str) == [Announce("/a", "a"), Announce("/c", "c")]
+
+
+def test_a_socket_with_several_addresses_hears_of_each_of_them(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    r.connect("a")
+    r.connect("b")
+    r.join("a", "/a1", "")
+    assert r.join("a", "/a2", "")[1] == [Announce("/a2", skip=None)]
+    assert r.join("b", "/b", "")[1] == [Announce("/b", skip="b")]
+
+
+def test_nobody_to_announce_to(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False)
+    r.connect("a")
+    assert r.join("a", "/a", "")[1] == []
+    clock.now += 10
+    assert r.announcements_due(clock.now) == []
 
 
 def _two_peers(clock: Clock) -> Rendezvous:

@@ -1,0 +1,126 @@
+"""Announcement batching, with stand-in sessions instead of sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, cast
+
+from engineio import packet as eio_packet
+
+from wsstar.directory import LocalDirectory
+from wsstar.effects import Announce
+from wsstar.engine import Socket, text_frame
+from wsstar.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
+from wsstar.rendezvous import Rendezvous, Settings
+
+
+class FakeSession:
+    """What the fan-out uses of an Engine.IO session."""
+
+    def __init__(self, websocket: bool = True) -> None:
+        self.websocket = websocket
+        self.written: list[bytes] = []
+        self.queued: list[eio_packet.Packet] = []
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.buffered = 0
+
+    def write_frames(self, frames: bytes) -> bool:
+        if self.websocket:
+            self.written.append(frames)
+        return self.websocket
+
+    def buffered_bytes(self) -> int:
+        return self.buffered
+
+    def enqueue(self, packets: list[eio_packet.Packet]) -> None:
+        self.queued.extend(packets)
+
+
+def encode(address: str) -> str:
+    return "2" + json.dumps(["ws-peer", address], separators=(",", ":"))
+
+
+def frame(address: str) -> bytes:
+    return text_frame("4" + encode(address))
+
+
+def setup(*sids: str, **sessions: FakeSession) -> tuple[Rendezvous, AnnouncementFanout]:
+    core = Rendezvous(
+        LocalDirectory(),
+        Settings(crypto_challenge=False, strict_multiaddr=False),
+        announce_interval=10.0,
+        clock=lambda: 0.0,
+    )
+    for sid in sids:
+        core.connect(sid)
+        core.join(sid, f"/{sid}", "")
+        sessions.setdefault(sid, FakeSession())
+    fanout = AnnouncementFanout(core, lambda sid: cast(Socket, sessions.get(sid)), encode)
+    return core, fanout
+
+
+async def test_one_write_per_socket_with_every_announcement_but_its_own() -> None:
+    a, b, c = FakeSession(), FakeSession(), FakeSession()
+    _, fanout = setup("a", "b", "c", a=a, b=b, c=c)
+    fanout.add(Announce("/a", "a"))
+    fanout.add(Announce("/b", "b"))
+    fanout.flush()
+    assert a.written == [frame("/b")]
+    assert b.written == [frame("/a")]
+    assert c.written == [frame("/a") + frame("/b")]
+
+
+async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
+    a, b = FakeSession(), FakeSession()
+    _, fanout = setup("a", "b", a=a, b=b)
+    fanout.add(Announce("/b", "b"))
+    fanout.add(Announce("/b", "b"))  # announced twice before the flush: sent once
+    assert a.written == []
+    async with asyncio.timeout(1.0):
+        while not a.written:
+            await asyncio.sleep(0.001)
+    assert a.written == [frame("/b")]
+    assert b.written == []
+
+
+async def test_a_session_that_cannot_take_frames_gets_queued_packets() -> None:
+    a, polling = FakeSession(), FakeSession(websocket=False)
+    _, fanout = setup("a", "p", a=a, p=polling)
+    fanout.add(Announce("/a", "a"))
+    fanout.flush()
+    assert [(p.packet_type, p.data) for p in polling.queued] == [
+        (eio_packet.MESSAGE, encode("/a"))
+    ]
+
+
+async def test_clients_far_behind_are_skipped() -> None:
+    a, slow, full = FakeSession(), FakeSession(), FakeSession()
+    slow.buffered = MAX_BUFFERED_BYTES + 1
+    for _ in range(MAX_QUEUED_PACKETS):
+        full.queue.put_nowait(object())
+    _, fanout = setup("a", "s", "f", a=a, s=slow, f=full)
+    fanout.add(Announce("/a", "a"))
+    fanout.flush()
+    assert slow.written == [] and full.written == [] and full.queued == []
+    assert fanout.skipped == 2
+
+
+async def test_an_address_gone_before_the_flush_is_not_announced() -> None:
+    a, b = FakeSession(), FakeSession()
+    core, fanout = setup("a", "b", a=a, b=b)
+    fanout.add(Announce("/b", "b"))
+    core.leave("b", "/b")
+    fanout.flush()
+    assert a.written == []
+
+
+async def test_a_socket_that_joined_before_the_flush_hears_it_too() -> None:
+    a, b = FakeSession(), FakeSession()
+    core, fanout = setup("a", a=a, b=b)
+    fanout.add(Announce("/a", None))
+    core.connect("b")
+    core.join("b", "/b", "")
+    fanout.flush()
+    assert b.written == [frame("/a")]
+    assert a.written == [frame("/a")]

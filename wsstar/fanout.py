@@ -1,0 +1,116 @@
+"""Sending ``ws-peer`` announcements to every joined socket, cheaply.
+
+Announcements are most of what a busy rendezvous server sends: every join is
+announced to every joined socket, and every joined address is re-announced
+each round.  Sent one by one, each costs a queue operation, a writer task
+wake-up and a system call per recipient, and a burst of N joins costs N² of
+them.  Here announcements made close together are gathered and go out
+together: their websocket frames are built once, and each recipient gets all
+of them in a single write of the very same bytes.
+
+The wait before a gathered batch goes out grows with the number of joined
+sockets (:data:`DELAY_PER_SOCKET`, at most :data:`MAX_DELAY`), so a flush
+costs at most a fixed share of the process however often peers join, while a
+small server still announces within milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from engineio import packet as eio_packet
+
+from .effects import Announce
+from .engine import Socket, text_frame
+from .rendezvous import Rendezvous
+
+#: Seconds of gathering per joined socket before a batch goes out.
+DELAY_PER_SOCKET = 20e-6
+#: The longest a join waits to be announced; well inside the one second
+#: within which a new peer must be known to everyone.
+MAX_DELAY = 0.25
+#: Packets queued for a client beyond which announcements to it are skipped.
+MAX_QUEUED_PACKETS = 64
+#: Unsent bytes in a client's transport beyond which announcements to it are
+#: skipped.
+MAX_BUFFERED_BYTES = 1 << 16
+
+
+class AnnouncementFanout:
+    """Gathers :class:`~wsstar.effects.Announce` effects and sends them in batches.
+
+    A client that is far behind (:data:`MAX_QUEUED_PACKETS`,
+    :data:`MAX_BUFFERED_BYTES`) is skipped: every address is announced again
+    next round, so it loses nothing it will not hear again, and queueing for
+    it anyway is how an overloaded server runs out of memory.
+    """
+
+    def __init__(
+        self,
+        core: Rendezvous,
+        socket_of: Callable[[str], Socket | None],
+        encode: Callable[[str], str],
+    ) -> None:
+        """``socket_of`` finds a joined socket's Engine.IO session;
+        ``encode`` gives the Socket.IO packet text of ``ws-peer(address)``."""
+        self._core = core
+        self._socket_of = socket_of
+        self._encode = encode
+        self._pending: dict[str, str | None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        #: Deliveries skipped because their client was too far behind.
+        self.skipped = 0
+
+    def add(self, announcement: Announce) -> None:
+        """Send ``announcement`` with the next batch."""
+        # Announced twice before a flush (a join and its round): once is enough.
+        self._pending[announcement.address] = announcement.skip
+        if self._timer is None:
+            delay = min(MAX_DELAY, DELAY_PER_SOCKET * len(self._core.directory.owners()))
+            self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
+
+    def close(self) -> None:
+        """Drop what is pending (the server is stopping)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
+
+    def flush(self) -> None:
+        """Send everything gathered so far."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, {}
+        directory = self._core.directory
+        # An address that left before its announcement went out is not
+        # announced: nobody could reach it.
+        items = [
+            (self._encode(address), skip)
+            for address, skip in pending.items()
+            if directory.owner(address) is not None
+        ]
+        if not items:
+            return
+        texts = [text for text, _ in items]
+        frames = [text_frame("4" + text) for text in texts]
+        everything = b"".join(frames)
+        skips = {skip for _, skip in items if skip is not None}
+        for sid in directory.owners():
+            if sid in skips:
+                mine = [i for i, (_, skip) in enumerate(items) if skip != sid]
+                if mine:
+                    self._send(sid, b"".join(frames[i] for i in mine), [texts[i] for i in mine])
+            else:
+                self._send(sid, everything, texts)
+
+    def _send(self, sid: str, frames: bytes, texts: list[str]) -> None:
+        sock = self._socket_of(sid)
+        if sock is None:
+            return
+        if sock.queue.qsize() >= MAX_QUEUED_PACKETS or sock.buffered_bytes() > MAX_BUFFERED_BYTES:
+            self.skipped += 1
+            return
+        if not sock.write_frames(frames):
+            sock.enqueue([eio_packet.Packet(eio_packet.MESSAGE, text) for text in texts])
