@@ -37,6 +37,10 @@ from harness import (
     raise_nofile,
 )
 from scenarios import SCENARIOS, Case, Ctx, Keys, Options
+from targets import target_table
+
+#: Hand-written reasons behind the figures, kept with the results.
+ANALYSIS = BENCH / "ANALYSIS.md"
 
 ED_POOL = 2000
 RSA_POOL = 200
@@ -155,6 +159,8 @@ class Run:
             "CPU rows show which side used what.",
             "",
         ]
+        if heading:
+            out += ["## Targets", "", *target_table(self.results), ""]
         for res in self.results:
             out.append(f"## {res.scenario}: {res.name}" + ("" if heading else f" ({mode})"))
             runs = max((len(v) for per in res.values.values() for v in per.values()), default=0)
@@ -172,6 +178,8 @@ class Run:
                 out.append("")
                 out.extend(f"- {e}" for e in res.errors)
             out.append("")
+        if heading and ANALYSIS.exists():
+            out.append(ANALYSIS.read_text())
         return "\n".join(out)
 
 
