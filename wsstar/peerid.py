@@ -13,6 +13,7 @@ dependency, and a strict decoder is a smaller attack surface.
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
 from functools import cached_property
 
@@ -28,7 +29,8 @@ MAX_INLINE_KEY_LENGTH = 42
 
 _RSA, _ED25519, _SECP256K1, _ECDSA = 0, 1, 2, 3
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HEX = frozenset("0123456789abcdefABCDEF")
+# Whole hex pairs from the start of a string, as far as they go.
+_HEX_PAIRS = re.compile("(?:[0-9a-fA-F]{2})*")
 
 
 class PeerIdError(ValueError):
@@ -54,11 +56,9 @@ def lenient_unhex(text: str) -> bytes:
     nibble instead of failing; clients that append junk still join on the
     reference, so they must here too.
     """
-    end = 0
-    limit = len(text) - len(text) % 2
-    while end < limit and text[end] in _HEX and text[end + 1] in _HEX:
-        end += 2
-    return bytes.fromhex(text[:end])
+    match = _HEX_PAIRS.match(text)
+    assert match is not None  # the pattern matches the empty string
+    return bytes.fromhex(match.group())
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
