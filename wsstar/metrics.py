@@ -21,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .fanout import AnnouncementFanout
 from .limits import Admission
 from .rendezvous import Rendezvous
 
@@ -70,9 +71,10 @@ _REFERENCE_SERIES: tuple[tuple[str, str, str, Callable[[Rendezvous], int]], ...]
 class _StateCollector(Collector):
     """wsstar's own gauges, beyond what the reference exported."""
 
-    def __init__(self, core: Rendezvous, admission: Admission) -> None:
+    def __init__(self, core: Rendezvous, admission: Admission, fanout: AnnouncementFanout) -> None:
         self._core = core
         self._admission = admission
+        self._fanout = fanout
 
     def collect(self) -> Iterator[Metric]:
         core = self._core
@@ -95,6 +97,11 @@ class _StateCollector(Collector):
             "relayed streams cut because their receiver fell too far behind",
             value=core.streams.overflows,
         )
+        yield CounterMetricFamily(
+            "wsstar_announcements_skipped",
+            "ws-peer deliveries skipped because their client was too far behind",
+            value=self._fanout.skipped,
+        )
         yield GaugeMetricFamily(
             "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
         )
@@ -108,13 +115,13 @@ class _StateCollector(Collector):
 class Metrics:
     """Renders the ``/metrics`` page for one server."""
 
-    def __init__(self, core: Rendezvous, admission: Admission) -> None:
+    def __init__(self, core: Rendezvous, admission: Admission, fanout: AnnouncementFanout) -> None:
         self._core = core
         # A registry per server, so that several servers in one process (tests,
         # embedding) never collide on metric names.
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
-        self.registry.register(_StateCollector(core, admission))
+        self.registry.register(_StateCollector(core, admission, fanout))
 
     def render(self) -> bytes:
         lines = []

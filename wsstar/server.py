@@ -467,13 +467,13 @@ class RendezvousService:
         return encoded
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
-        sock = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
+        sock = self._socket_of(sid)
         if sock is not None:
             sock.enqueue(packets)
 
     async def _cut_if_behind(self, source: str, name: str, sink: str) -> bool:
         """Cut the stream if its receiver has too much relayed data unread."""
-        sock = self.sio.eio.sockets.get(self._eio_sid.get(sink, ""))
+        sock = self._socket_of(sink)
         behind = sock.queued_bytes if sock is not None else 0
         if behind <= self.config.relay_buffer_limit:
             return False

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from engineio import packet as eio_packet
 
+from tests.support.wait import eventually
 from wsstar.directory import LocalDirectory
 from wsstar.effects import Announce
 from wsstar.engine import Socket, text_frame
@@ -77,9 +78,7 @@ async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
     fanout.add(Announce("/b", "b"))
     fanout.add(Announce("/b", "b"))  # announced twice before the flush: sent once
     assert a.written == []
-    async with asyncio.timeout(1.0):
-        while not a.written:
-            await asyncio.sleep(0.001)
+    await eventually(lambda: bool(a.written), timeout=1.0, what="the batch to go out")
     assert a.written == [frame("/b")]
     assert b.written == []
 
@@ -89,9 +88,7 @@ async def test_a_session_that_cannot_take_frames_gets_queued_packets() -> None:
     _, fanout = setup("a", "p", a=a, p=polling)
     fanout.add(Announce("/a", "a"))
     fanout.flush()
-    assert [(p.packet_type, p.data) for p in polling.queued] == [
-        (eio_packet.MESSAGE, encode("/a"))
-    ]
+    assert [(p.packet_type, p.data) for p in polling.queued] == [(eio_packet.MESSAGE, encode("/a"))]
 
 
 async def test_clients_far_behind_are_skipped() -> None:
