@@ -30,6 +30,9 @@ Environ = dict[str, Any]
 #: Engine.IO packet types a client may send as a text frame ('0'..'6').
 _TEXT_PACKET_TYPES = frozenset("0123456")
 
+#: Text packets at least this long are written straight to an idle websocket.
+DIRECT_TEXT_MIN = 4096
+
 _TEXT = 0x81  # FIN + text
 _BINARY = 0x82  # FIN + binary
 
@@ -198,10 +201,17 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     async def send(self, pkt: eio_packet.Packet) -> None:
         if pkt.binary:
             self.queued_bytes += len(pkt.data)
-        elif (channel := self._direct_channel()) and channel.write_frames(text_frame(pkt.encode())):
-            # Written at once: no writer wake-up, and a large reply (a join
-            # ack lists every peer) is held once, as the bytes on their way
-            # out, instead of as several encoded copies waiting in the queue.
+        elif (
+            isinstance(pkt.data, str)
+            and len(pkt.data) >= DIRECT_TEXT_MIN
+            and (channel := self._direct_channel())
+            and channel.write_frames(text_frame(pkt.encode()))
+        ):
+            # A large reply (a join ack lists every peer) is written at once
+            # and held only as the bytes on their way out, instead of as
+            # several encoded copies waiting in the queue.  Small packets
+            # still go through the queue: the writer sends all that a busy
+            # socket has queued with one system call.
             return
         await super().send(pkt)
 

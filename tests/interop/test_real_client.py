@@ -94,32 +94,26 @@ async def _open_echoing_stream(agent: NodeAgent, dialer: str, addr: str, stream:
     await agent.next_event("stream_data", lambda e: e["stream"] == stream and e["bytes"] == 1000)
 
 
-async def test_listener_leaving_mid_stream_ends_the_dialers_stream(
-    rendezvous: Rendezvous, agent: NodeAgent
+@pytest.mark.parametrize("leaver", ["listener", "dialer"])
+async def test_a_peer_leaving_mid_stream_ends_the_other_side(
+    rendezvous: Rendezvous, agent: NodeAgent, leaver: str
 ) -> None:
-    a = await listening(agent, rendezvous, "a")
-    await listening(agent, rendezvous, "b")
+    a = await listening(agent, rendezvous, "a")  # listens and echoes
+    b = await listening(agent, rendezvous, "b")  # dials
     await _open_echoing_stream(agent, "b", a, "s")
-    await agent.request("drop", name="a")
-    end = await agent.next_event("stream_end", lambda e: e["stream"] == "s")
-    assert end["bytes"] == 1000
-    # The dialer's own server connection is unharmed.
-    c = await listening(agent, rendezvous, "c")
-    result = await agent.request("dial_echo", name="b", addr=c, bytes=4096)
-    assert result["received"] == result["sent"]
-
-
-async def test_dialer_leaving_mid_stream_ends_the_listeners_stream(
-    rendezvous: Rendezvous, agent: NodeAgent
-) -> None:
-    a = await listening(agent, rendezvous, "a")
-    await listening(agent, rendezvous, "b")
-    await _open_echoing_stream(agent, "b", a, "s")
-    await agent.request("drop", name="b")
-    end = await agent.next_event("echo_end", lambda e: e["node"] == "a")
-    assert end == {"event": "echo_end", "node": "a", "bytes": 1000, "error": None}
+    if leaver == "listener":
+        await agent.request("drop", name="a")
+        end = await agent.next_event("stream_end", lambda e: e["stream"] == "s")
+        assert end["bytes"] == 1000
+        survivor = b
+    else:
+        await agent.request("drop", name="b")
+        end = await agent.next_event("echo_end", lambda e: e["node"] == "a")
+        assert end == {"event": "echo_end", "node": "a", "bytes": 1000, "error": None}
+        survivor = a
+    # The one left behind is still joined and reachable.
     await listening(agent, rendezvous, "c")
-    result = await agent.request("dial_echo", name="c", addr=a, bytes=4096)
+    result = await agent.request("dial_echo", name="c", addr=survivor, bytes=4096)
     assert result["received"] == result["sent"]
 
 

@@ -7,10 +7,12 @@ import json
 
 import aiohttp
 
-from tests.support.eio3 import TIMEOUT, Eio3Client, join
+from tests.support.eio3 import TIMEOUT, Eio3Client, join, joined
 from tests.support.identity import Identity
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
+from wsstar.engine import DIRECT_TEXT_MIN
+from wsstar.limits import Limits
 
 
 async def test_handshake_is_open_then_bare_40(server: LiveServer) -> None:
@@ -34,7 +36,7 @@ async def test_client_ping_gets_pong_with_same_data(server: LiveServer) -> None:
         await client.close()
 
 
-async def test_join_frames_and_ws_peer_before_ack(server: LiveServer) -> None:
+async def test_join_frames_and_ws_peer(server: LiveServer) -> None:
     a = await Eio3Client.connect(server.port)
     b = await Eio3Client.connect(server.port)
     ia, ib = Identity.generate(), Identity.generate()
@@ -56,6 +58,30 @@ async def test_join_frames_and_ws_peer_before_ack(server: LiveServer) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_large_join_ack_arrives_whole_and_in_order() -> None:
+    async with live_server(limits=Limits(joins_per_ip_per_second=0)) as server:
+        await _large_join_ack(server)
+
+
+async def _large_join_ack(server: LiveServer) -> None:
+    # Sixty peers make an ack of several KiB, which is written straight to
+    # the socket rather than queued (engine.DIRECT_TEXT_MIN).
+    peers = [await joined(server.port) for _ in range(60)]
+    newcomer = await Eio3Client.connect(server.port)
+    try:
+        reply = await join(newcomer, Identity.generate(), server.port)
+        assert sorted(reply[2]) == sorted(addr for _, addr in peers)
+        assert len(json.dumps(reply)) > DIRECT_TEXT_MIN
+        # Small replies after it still come, and in order.
+        for i in range(3):
+            name = f"no-such-event-{i}"
+            assert await newcomer.call(name) == [f"Unknown event: {name}"]
+    finally:
+        await newcomer.close()
+        for client, _ in peers:
+            await client.close()
 
 
 async def test_binary_relay_uses_0x04_prefixed_frames(server: LiveServer) -> None:
