@@ -201,11 +201,21 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     async def send(self, pkt: eio_packet.Packet) -> None:
         if pkt.binary:
             self.queued_bytes += len(pkt.data)
-        elif (
-            isinstance(pkt.data, str)
-            and len(pkt.data) >= DIRECT_TEXT_MIN
+        await super().send(pkt)
+
+    def send_text(self, text: str) -> None:
+        """Send one text message (an encoded Socket.IO packet) to an open
+        session: the path of every event and ack the rendezvous sends.
+
+        Unlike :meth:`send` it does not check the heartbeat on every packet
+        (the monitor does that for all sessions).
+        """
+        if self.closed or self.closing:
+            return
+        if (
+            len(text) >= DIRECT_TEXT_MIN
             and (channel := self._direct_channel())
-            and channel.write_frames(text_frame(pkt.encode()))
+            and channel.write_frames(text_frame("4" + text))
         ):
             # A large reply (a join ack lists every peer) is written at once
             # and held only as the bytes on their way out, instead of as
@@ -213,7 +223,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             # still go through the queue: the writer sends all that a busy
             # socket has queued with one system call.
             return
-        await super().send(pkt)
+        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
 
     def enqueue(self, packets: list[eio_packet.Packet]) -> None:
         """Queue packets for an open session without python-engineio's
@@ -265,12 +275,23 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
     async def _read_loop(self, ws: FrameChannel) -> None:
+        # Messages go straight to the handler: python-engineio's dispatch
+        # builds a packet object, two closures and an inspect call per frame,
+        # and catches the handler's errors just as this loop does.
+        on_message = self.server.handlers.get("message")
         while True:
             try:
                 data = await ws.wait()
             except OSError:
                 return
             try:
+                if on_message is not None:
+                    if isinstance(data, bytes):
+                        await on_message(self.sid, data)
+                        continue
+                    if data.startswith("4"):
+                        await on_message(self.sid, data[1:])
+                        continue
                 pkt = eio_packet.Packet(encoded_packet=data)
                 await self.receive(pkt)
             except eio_exceptions.UnknownPacketError:

@@ -5,7 +5,9 @@ to sockets.  It deliberately bypasses python-socketio's handler dispatch for
 the application events: the rules need to know whether a request carried an
 ack id (the reference ignores ``ss-join``/``ss-dial`` without one), the dial
 ack is sent later than the handler returns, and relayed chunks must keep their
-order, which per-event handler tasks would not guarantee.
+order, which per-event handler tasks would not guarantee.  Events and acks
+without binary data are also read and written as text here (``codec.py``)
+rather than as python-socketio packet objects: that was most of a dial's cost.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
-from . import errors
+from . import codec, errors
 from .addresses import is_multiaddr
 from .allowlist import load_allowed_peers
 from .config import ServerConfig
@@ -157,6 +158,15 @@ class SocketServer(DualSocketIOServer):
                 self._chunk_heads[eio_sid] = (data, name)
                 return
         try:
+            if isinstance(data, str) and eio_sid not in self._binary_packet:
+                decoded = codec.decode(data)
+                if decoded is not None:
+                    packet_type, ack_id, payload = decoded
+                    if packet_type == codec.EVENT:
+                        await self._handle_event(eio_sid, "/", ack_id, payload)
+                    else:
+                        await self._handle_ack(eio_sid, "/", ack_id, payload)
+                    return
             await super()._handle_eio_message(eio_sid, data)
             pending = self._binary_packet.get(eio_sid)
             if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
@@ -446,24 +456,33 @@ class RendezvousService:
         self, sid: str, event: str, args: tuple[object, ...], ack_id: int | None = None
     ) -> None:
         eio_sid = self._eio_sid.get(sid)
-        if eio_sid is None:
-            return
-        pkt = self.sio.packet_class(sio_packet.EVENT, namespace="/", data=[event, *args], id=ack_id)
-        await self.sio._send_packet(eio_sid, pkt)
+        if eio_sid is not None:
+            await self._send(eio_sid, codec.EVENT, [event, *args], ack_id)
 
     async def send_ack(self, ack: _Ack, reply: tuple[object, ...]) -> None:
-        pkt = self.sio.packet_class(sio_packet.ACK, namespace="/", data=list(reply), id=ack.id)
-        await self.sio._send_packet(ack.eio_sid, pkt)
+        await self._send(ack.eio_sid, codec.ACK, list(reply), ack.id)
+
+    async def _send(
+        self, eio_sid: str, packet_type: int, data: list[Any], ack_id: int | None
+    ) -> None:
+        sock: Socket | None = self.sio.eio.sockets.get(eio_sid)
+        if sock is None:
+            return
+        text = codec.encode(packet_type, data, ack_id)
+        if text is not None:
+            sock.send_text(text)
+            return
+        # Binary data (a relayed chunk held until its stream was accepted).
+        pkt = self.sio.packet_class(packet_type, namespace="/", data=data, id=ack_id)
+        await self.sio._send_packet(eio_sid, pkt)
 
     def _socket_of(self, sid: str) -> Socket | None:
         sock: Socket | None = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
         return sock
 
     def _encode_announcement(self, address: str) -> str:
-        encoded = self.sio.packet_class(
-            sio_packet.EVENT, namespace="/", data=["ws-peer", address]
-        ).encode()
-        assert isinstance(encoded, str)  # no binary in an announcement
+        encoded = codec.encode(codec.EVENT, ["ws-peer", address])
+        assert encoded is not None  # an address is a string
         return encoded
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:

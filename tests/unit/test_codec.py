@@ -1,0 +1,59 @@
+import pytest
+from socketio import packet as sio_packet
+
+from wsstar import codec
+
+DATA = [
+    ["ss-join", "/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", ""],
+    ["ss-incomming", "d1", "/ip4/a", "/ip4/b"],
+    [None, ["/ip4/a", "/ip4/b"]],
+    [None],
+    [],
+    ["ünïcødé ✓", {"nested": [1, 2.5, True, False, None]}, 'quote" back\\slash'],
+    ["socket.io-pull-stream.error.d.dialer", True],
+]
+
+
+@pytest.mark.parametrize("data", DATA)
+@pytest.mark.parametrize("ack_id", [None, 0, 7, 123456])
+@pytest.mark.parametrize("packet_type", [codec.EVENT, codec.ACK])
+def test_same_text_as_python_socketio_both_ways(
+    packet_type: int, ack_id: int | None, data: list[object]
+) -> None:
+    expected = sio_packet.Packet(packet_type, data=data, namespace="/", id=ack_id).encode()
+    assert codec.encode(packet_type, data, ack_id) == expected
+    reference = sio_packet.Packet(encoded_packet=expected)
+    assert codec.decode(expected) == (reference.packet_type, reference.id, reference.data)
+
+
+def test_binary_data_is_left_to_python_socketio() -> None:
+    assert codec.encode(codec.EVENT, ["socket.io-pull-stream.queue.d.dialer", b"\x00"]) is None
+    assert codec.encode(codec.ACK, [None, [b"nested"]]) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",  # connect
+        '0{"token":1}',
+        "1",
+        '2/chat,["x"]',  # another namespace
+        '2/chat,5["x"]',
+        '51-["x",{"_placeholder":true,"num":0}]',  # binary event
+        '21-["x"]',
+        '2"not an array"',
+        "2",
+        "3",
+        '4"error"',
+        "2" + "1" * 100 + '["x"]',  # an ack id longer than python-socketio allows
+        '2²["x"]',  # a digit that is not ASCII
+    ],
+)
+def test_other_packets_are_left_to_python_socketio(text: str) -> None:
+    assert codec.decode(text) is None
+
+
+@pytest.mark.parametrize("text", ['2["x"', '2["x"] trailing', "3[nul]", "2[" + "9" * 101 + "]"])
+def test_malformed_json_raises_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        codec.decode(text)

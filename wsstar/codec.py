@@ -1,0 +1,61 @@
+"""Socket.IO text packets of the hot paths, encoded and decoded directly.
+
+Almost every packet a rendezvous server handles is an event or an ack on the
+default namespace without binary data (``2["ss-dial",…]``, ``3[null]``); a
+dial alone is eight of them.  python-socketio turns each into a ``Packet``
+object, walks its data looking for binary, and builds a fresh JSON encoder or
+decoder per call (non-default ``json`` arguments do that).  Here the same text
+is produced and read with one prepared encoder and decoder.  Everything else
+(other namespaces, binary packets, connects) returns None and goes the
+python-socketio way; the wire format is the same either way (tested against
+python-socketio's own ``Packet``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+EVENT = 2
+ACK = 3
+
+#: Ack ids are at most 99 digits (python-socketio refuses longer ones).
+_HEAD = re.compile(r"([23])([0-9]{0,99})(?=\[)")
+
+
+def _bounded_int(text: str) -> int:
+    # Like python-engineio: converting a huge integer literal takes quadratic
+    # time, which a client could use to stall the server.
+    if len(text) > 100:
+        raise ValueError("integer too large")
+    return int(text)
+
+
+_decoder = json.JSONDecoder(parse_int=_bounded_int)
+_encoder = json.JSONEncoder(separators=(",", ":"))
+
+
+def decode(text: str) -> tuple[int, int | None, list[Any]] | None:
+    """(packet type, ack id, data) of an event or ack on ``/`` whose data is a
+    JSON array; None for any other packet.
+
+    Raises ValueError for malformed JSON, as python-socketio does.
+    """
+    head = _HEAD.match(text)
+    if head is None:
+        return None
+    data = _decoder.decode(text[head.end() :])
+    assert isinstance(data, list)  # the text after the head starts with "["
+    digits = head.group(2)
+    return int(head.group(1)), int(digits) if digits else None, data
+
+
+def encode(packet_type: int, data: list[Any], ack_id: int | None = None) -> str | None:
+    """The text of an event or ack on ``/``; None if ``data`` holds binary
+    (or anything else JSON cannot carry), which python-socketio must encode."""
+    try:
+        body = _encoder.encode(data)
+    except TypeError:
+        return None
+    return f"{packet_type}{'' if ack_id is None else ack_id}{body}"
