@@ -20,7 +20,9 @@ import ipaddress
 from functools import lru_cache
 
 from multiaddr import Multiaddr
+from multiaddr.codecs import codec_by_name
 from multiaddr.exceptions import Error as MultiaddrError
+from multiaddr.protocols import protocol_with_name
 
 _BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
 
@@ -46,6 +48,25 @@ _PROTOCOLS: dict[str, str | None] = {
     "p2p-webrtc-direct": None,
     "p2p-circuit": None,
 }
+
+
+def _load_codecs() -> None:
+    # The multiaddr package imports a protocol's codec, and with the peer id
+    # one cid, multihash and netaddr (some 3 MiB), the first time an address
+    # needs it.  Loading them at start keeps the first join as fast as the
+    # next, and a server's memory after serving where it started, apart from
+    # what it holds.
+    for name in _PROTOCOLS:
+        codec_by_name(protocol_with_name("p2p" if name == "ipfs" else name).codec)
+
+
+_load_codecs()
+
+#: Addresses whose check results are remembered.  A join checks its address
+#: twice, for the challenge and then with the answer, moments apart; a cache
+#: much larger than the joins in flight would mostly keep departed peers'
+#: addresses alive.
+_CACHED = 512
 
 _IP = ("ip4", "ip6")
 _DNS = ("dns", "dns4", "dns6", "dnsaddr")
@@ -86,7 +107,7 @@ def _tokens(text: str) -> list[str]:
     return [part for part in text.strip().split("/") if part]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=_CACHED)
 def is_multiaddr(text: str) -> bool:
     """Whether js-multiaddr 6 would parse ``text``.
 
@@ -135,7 +156,7 @@ def _protocol_names(text: str) -> list[str] | None:
         return None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=_CACHED)
 def is_websocket_star(text: str) -> bool:
     """mafmt's ``WebSocketStar``: ``(IP tcp | DNS tcp | DNS) (ws|wss)
     p2p-websocket-star [ipfs|p2p]``.
