@@ -120,3 +120,11 @@ def test_huge_input_is_cheap_and_refused() -> None:
     huge = "/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star/ipfs/" + "a" * 1_000_000
     assert not is_websocket_star(huge + "\x00")
     assert not is_multiaddr("/" * 100_000 + "foo")
+
+
+def test_codecs_are_loaded_with_the_module() -> None:
+    # Loaded lazily they would be a few MiB that the first join adds to a
+    # running server (bench churn: RSS growth from a fresh process).
+    from multiaddr.codecs import CODEC_CACHE
+
+    assert {"ip4", "ip6", "domain", "uint16be", "cid"} <= set(CODEC_CACHE)
