@@ -1,7 +1,7 @@
 """Benchmark: the reference rendezvous server (libp2p-websocket-star-rendezvous
 0.4.1, Node) and wsstar, side by side, under the same Node load generator.
 
-    .venv/bin/python bench/run.py [--quick] [--scenario NAME ...] [--sizes 1000,2000]
+    .venv/bin/python bench/run.py [--quick] [--scenario NAME ...] [--sizes 1000,5000]
 
 Prints a table per scenario and writes bench/RESULTS.md (see bench/README.md).
 """
@@ -193,7 +193,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run only these (repeatable); default: relay dial join scale churn",
     )
     p.add_argument(
-        "--sizes", help="scale: comma-separated peer counts (default 1000,2000; --quick 500)"
+        "--sizes",
+        help="scale: comma-separated peer counts (default 1000,2000,5000,10000; --quick 500)",
     )
     p.add_argument("--repeats", type=int, help="repeats of relay, dial, join (default 3 / 1)")
     p.add_argument("--dials", type=int, help="dials per dial run (default 40000 / 5000)")
