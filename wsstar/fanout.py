@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from engineio import packet as eio_packet
 
+from . import codec
 from .effects import Announce
 from .engine import Socket, text_frame
 from .rendezvous import Rendezvous
@@ -50,13 +51,10 @@ class AnnouncementFanout:
         self,
         core: Rendezvous,
         socket_of: Callable[[str], Socket | None],
-        encode: Callable[[str], str],
     ) -> None:
-        """``socket_of`` finds a joined socket's Engine.IO session;
-        ``encode`` gives the Socket.IO packet text of ``ws-peer(address)``."""
+        """``socket_of`` finds a joined socket's Engine.IO session."""
         self._core = core
         self._socket_of = socket_of
-        self._encode = encode
         self._pending: dict[str, str | None] = {}
         self._timer: asyncio.TimerHandle | None = None
         #: Deliveries skipped because their client was too far behind.
@@ -87,7 +85,7 @@ class AnnouncementFanout:
         # An address that left before its announcement went out is not
         # announced: nobody could reach it.
         items = [
-            (self._encode(address), skip)
+            (_announcement_text(address), skip)
             for address, skip in pending.items()
             if directory.owner(address) is not None
         ]
@@ -114,3 +112,9 @@ class AnnouncementFanout:
             return
         if not sock.write_frames(frames):
             sock.enqueue([eio_packet.Packet(eio_packet.MESSAGE, text) for text in texts])
+
+
+def _announcement_text(address: str) -> str:
+    text = codec.encode(codec.EVENT, ["ws-peer", address])
+    assert text is not None  # an address is a string
+    return text

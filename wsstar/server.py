@@ -218,7 +218,7 @@ class RendezvousService:
         self._dial_timers: dict[DialKey, asyncio.TimerHandle] = {}
         self._incoming_ack: dict[DialKey, tuple[str, int]] = {}
         self._ticker: asyncio.Task[None] | None = None
-        self.fanout = AnnouncementFanout(self.core, self._socket_of, self._encode_announcement)
+        self.fanout = AnnouncementFanout(self.core, self._socket_of)
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -479,11 +479,6 @@ class RendezvousService:
     def _socket_of(self, sid: str) -> Socket | None:
         sock: Socket | None = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
         return sock
-
-    def _encode_announcement(self, address: str) -> str:
-        encoded = codec.encode(codec.EVENT, ["ws-peer", address])
-        assert encoded is not None  # an address is a string
-        return encoded
 
     def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
         sock = self._socket_of(sid)

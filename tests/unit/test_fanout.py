@@ -57,7 +57,7 @@ def setup(*sids: str, **sessions: FakeSession) -> tuple[Rendezvous, Announcement
         core.connect(sid)
         core.join(sid, f"/{sid}", "")
         sessions.setdefault(sid, FakeSession())
-    fanout = AnnouncementFanout(core, lambda sid: cast(Socket, sessions.get(sid)), encode)
+    fanout = AnnouncementFanout(core, lambda sid: cast(Socket, sessions.get(sid)))
     return core, fanout
 
 
