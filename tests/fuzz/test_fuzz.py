@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from tests.support.eio3 import joined
 from tests.support.live import LiveServer, live_server
-from wsstar.limits import Limits
-from wsstar.metrics import Metrics
-from wsstar.rendezvous import Settings
+from wsstar.server.admission import Limits
+from wsstar.server.metrics import Metrics
+from wsstar.star.rendezvous import Settings
 
 TIMEOUT = 10.0
 

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.support.eio3 import TIMEOUT, joined
 from tests.support.live import live_server
-from wsstar.relay import BACKLOG_OVERFLOW
+from wsstar.star.relay import BACKLOG_OVERFLOW
 
 CHUNK = 64 * 1024
 LIMIT = 1024 * 1024

@@ -11,8 +11,8 @@ from tests.support.eio3 import TIMEOUT, Eio3Client, join, joined
 from tests.support.identity import Identity
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
-from wsstar.engine import DIRECT_TEXT_MIN
-from wsstar.limits import Limits
+from wsstar.server.admission import Limits
+from wsstar.server.engineio.session import DIRECT_TEXT_MIN
 
 
 async def test_handshake_is_open_then_bare_40(server: LiveServer) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.support.cycles import cycle
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
-from wsstar.limits import Limits
+from wsstar.server.admission import Limits
 
 CYCLES = 150
 

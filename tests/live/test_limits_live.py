@@ -9,7 +9,7 @@ from tests.support.eio3 import Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
-from wsstar.limits import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Limits
+from wsstar.server.admission import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Limits
 
 
 async def test_connections_over_the_per_address_cap_are_refused_cleanly() -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from wsstar.config import ServerConfig
-from wsstar.rendezvous import Settings
-from wsstar.server import RendezvousService
-from wsstar.web import create_app, shutdown
+from wsstar.server.config import ServerConfig
+from wsstar.server.http import create_app, shutdown
+from wsstar.server.service import RendezvousService
+from wsstar.star.rendezvous import Settings
 
 
 @dataclasses.dataclass

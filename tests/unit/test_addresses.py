@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsstar.addresses import claimed_peer_id, is_multiaddr, is_websocket_star
+from wsstar.identity.addresses import claimed_peer_id, is_multiaddr, is_websocket_star
 
 RSA_ID = "QmWHKoNV8TnVMhedbxHxDDpFFsi5BToKNuAjVKAWbjRGK7"
 ED_ID = "12D3KooWEzPUgvaKbeaQ5FfdU8YDXQBGNPpMcPXcwmNNG9m4JLbj"

@@ -5,8 +5,8 @@ import pytest
 from tests.support.identity import Identity
 from tests.unit.test_rules import PORT, Clock, make
 from wsstar import errors
-from wsstar.allowlist import load_allowed_peers
 from wsstar.errors import ConfigError
+from wsstar.identity.allowlist import load_allowed_peers
 
 
 def test_file_format(tmp_path: Path) -> None:

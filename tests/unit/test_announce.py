@@ -1,6 +1,6 @@
 import pytest
 
-from wsstar.announce import AnnouncementSchedule
+from wsstar.star.announce import AnnouncementSchedule
 
 
 def walk(s: AnnouncementSchedule, start: float, end: float, tick: float = 0.25) -> list[str]:

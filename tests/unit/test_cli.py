@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from wsstar.cli import env_flag, parse_config
 from wsstar.errors import ConfigError
+from wsstar.server.cli import env_flag, parse_config
 
 
 def test_defaults_match_the_reference_cli() -> None:

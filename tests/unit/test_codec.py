@@ -1,7 +1,7 @@
 import pytest
 from socketio import packet as sio_packet
 
-from wsstar import codec
+from wsstar.wire import codec
 
 DATA = [
     ["ss-join", "/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", ""],

@@ -10,10 +10,10 @@ from engineio import packet as eio_packet
 
 from tests.support.wait import eventually
 from wsstar.directory import LocalDirectory
-from wsstar.effects import Announce
-from wsstar.engine import Socket, text_frame
-from wsstar.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
-from wsstar.rendezvous import Rendezvous, Settings
+from wsstar.server.engineio.session import Socket, text_frame
+from wsstar.server.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
+from wsstar.star.effects import Announce
+from wsstar.star.rendezvous import Rendezvous, Settings
 
 
 class FakeSession:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from wsstar.limits import Admission, Limits, TokenBucket
+from wsstar.server.admission import Admission, Limits, TokenBucket
 
 
 class Clock:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsstar.peerid import (
+from wsstar.identity.keys import (
     InvalidPublicKey,
     MalformedSignature,
     decode_public_key,

@@ -1,5 +1,5 @@
-from wsstar.effects import Emit
-from wsstar.relay import BACKLOG_OVERFLOW, StreamTable, parse_stream_event
+from wsstar.star.effects import Emit
+from wsstar.star.relay import BACKLOG_OVERFLOW, StreamTable, parse_stream_event
 
 A, B = "dialer", "listener"
 

@@ -7,8 +7,8 @@ import pytest
 from tests.support.identity import Identity
 from wsstar import errors
 from wsstar.directory import LocalDirectory
-from wsstar.effects import Announce, AnswerDial, AskIncoming, DialKey, Emit
-from wsstar.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Emit
+from wsstar.star.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
 
 PORT = 9090
 

@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 from engineio import packet as eio_packet
 
-from . import codec
-from .effects import Announce
-from .engine import Socket, text_frame
-from .rendezvous import Rendezvous
+from wsstar.server.engineio.session import Socket, text_frame
+from wsstar.star.effects import Announce
+from wsstar.star.rendezvous import Rendezvous
+from wsstar.wire import codec
 
 #: Seconds of gathering per joined socket before a batch goes out.
 DELAY_PER_SOCKET = 20e-6

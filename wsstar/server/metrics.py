@@ -21,9 +21,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from .fanout import AnnouncementFanout
-from .limits import Admission
-from .rendezvous import Rendezvous
+from wsstar.server.admission import Admission
+from wsstar.server.fanout import AnnouncementFanout
+from wsstar.star.rendezvous import Rendezvous
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

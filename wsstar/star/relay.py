@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .effects import Emit
+from wsstar.star.effects import Emit
 
 PREFIX = "socket.io-pull-stream."
 ACCEPT = PREFIX + "accept."

@@ -22,19 +22,25 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 
-from . import codec, errors
-from .addresses import is_multiaddr
-from .allowlist import load_allowed_peers
-from .config import ServerConfig
-from .directory import LocalDirectory, PeerDirectory
-from .effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
-from .eio3 import DualSocketIOServer
-from .engine import Socket
-from .fanout import AnnouncementFanout
-from .limits import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Admission
-from .relay import PREFIX as STREAM_PREFIX
-from .relay import QUEUE as STREAM_QUEUE
-from .rendezvous import Rendezvous
+from wsstar import errors
+from wsstar.directory import LocalDirectory, PeerDirectory
+from wsstar.identity.addresses import is_multiaddr
+from wsstar.identity.allowlist import load_allowed_peers
+from wsstar.server.admission import (
+    DIAL_RATE_LIMITED,
+    EVENT_RATE_LIMITED,
+    JOIN_RATE_LIMITED,
+    Admission,
+)
+from wsstar.server.config import ServerConfig
+from wsstar.server.engineio.eio3 import DualSocketIOServer
+from wsstar.server.engineio.session import Socket
+from wsstar.server.fanout import AnnouncementFanout
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
+from wsstar.star.relay import PREFIX as STREAM_PREFIX
+from wsstar.star.relay import QUEUE as STREAM_QUEUE
+from wsstar.star.rendezvous import Rendezvous
+from wsstar.wire import codec
 
 log = logging.getLogger("wsstar")
 

@@ -35,8 +35,15 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from .engine import Environ, FrameChannel, InvalidFrame, Socket, WebSocket, real_remote_address
-from .errors import ProtocolError
+from wsstar.errors import ProtocolError
+from wsstar.server.engineio.session import (
+    Environ,
+    FrameChannel,
+    InvalidFrame,
+    Socket,
+    WebSocket,
+    real_remote_address,
+)
 
 #: Key set in the WSGI-style environ of requests from Engine.IO v3 clients.
 EIO3 = "wsstar.eio3"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .limits import Limits
-from .rendezvous import Settings
+from wsstar.server.admission import Limits
+from wsstar.star.rendezvous import Settings
 
 
 @dataclass(frozen=True, slots=True)

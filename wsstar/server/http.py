@@ -12,9 +12,9 @@ from string import Template
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from . import __version__
-from .metrics import CONTENT_TYPE, Metrics
-from .server import RendezvousService
+from wsstar import __version__
+from wsstar.server.metrics import CONTENT_TYPE, Metrics
+from wsstar.server.service import RendezvousService
 
 SERVICE_KEY: web.AppKey[RendezvousService] = web.AppKey("wsstar.service", RendezvousService)
 

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from . import __version__
-from .config import ServerConfig
-from .errors import ConfigError
-from .limits import Limits
-from .rendezvous import Settings
-from .server import RendezvousService
-from .web import create_app, shutdown
+from wsstar import __version__
+from wsstar.errors import ConfigError
+from wsstar.server.admission import Limits
+from wsstar.server.config import ServerConfig
+from wsstar.server.http import create_app, shutdown
+from wsstar.server.service import RendezvousService
+from wsstar.star.rendezvous import Settings
 
 log = logging.getLogger("wsstar")
 

@@ -18,19 +18,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import errors
-from .addresses import claimed_peer_id, is_websocket_star
-from .announce import AnnouncementSchedule
-from .directory import PeerDirectory
-from .effects import Announce, AnswerDial, AskIncoming, DialKey, Effect
-from .peerid import (
+from wsstar import errors
+from wsstar.directory import PeerDirectory
+from wsstar.identity.addresses import claimed_peer_id, is_websocket_star
+from wsstar.identity.keys import (
     InvalidPublicKey,
     MalformedSignature,
     PublicKey,
     decode_public_key,
     lenient_unhex,
 )
-from .relay import StreamTable, parse_stream_event
+from wsstar.star.announce import AnnouncementSchedule
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect
+from wsstar.star.relay import StreamTable, parse_stream_event
 
 Reply = tuple[object, ...]
 
