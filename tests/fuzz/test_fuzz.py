@@ -127,20 +127,25 @@ def problems(server: LiveServer) -> list[str]:
     core = service.core
     # Ground truth: Socket.IO sockets whose Engine.IO session is still open.
     engines = service.sio.eio.sockets
-    connected = {sid for sid, eio_sid in service._eio_sid.items() if eio_sid in engines}
+    connected = {
+        sid
+        for sid, client in service._clients.items()
+        if engines.get(client.session.sid) is client.session  # type: ignore[attr-defined]
+    }
     out = []
     if set(core._sockets) != connected:
         out.append("rules and engine disagree on who is connected")
-    for owner in core.directory.owners():
-        if owner not in connected:
-            out.append(f"address owned by closed socket {owner}")
-    for sid in core.streams.sockets() - connected:
-        out.append(f"stream entry of closed socket {sid}")
+    for sid in core.directory.local_sockets():
+        if sid not in connected:
+            out.append(f"address owned by closed socket {sid}")
+    for owner in core.streams.sockets():
+        if owner.socket not in connected:
+            out.append(f"stream entry of closed socket {owner}")
     for key, pending in core._dials.items():
-        if key.dialer not in connected or pending.target not in connected:
+        if key.dialer.socket not in connected or pending.target.socket not in connected:
             out.append(f"dial {key} of a closed socket")
-    if len(service._eio_sid) != len(connected):
-        out.append("socket map holds closed sockets")
+    if len(service._clients) != len(connected):
+        out.append("client map holds closed sockets")
     if len(core.schedule) != len(core.directory):
         out.append("announcement schedule and directory disagree")
     out.extend(metric_problems(server, connected))

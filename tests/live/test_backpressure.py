@@ -33,10 +33,8 @@ async def test_stalled_reader_gets_its_stream_cut_and_memory_stays_bounded() -> 
             # The sender learns through the other half of its connection.
             event = await a.next_event("socket.io-pull-stream.error.S.listener")
             assert event == ("socket.io-pull-stream.error.S.listener", [BACKLOG_OVERFLOW])
-            eio_b = srv.service._eio_sid[
-                srv.service.sio.manager.sid_from_eio_sid(b.open["sid"], "/")
-            ]
-            queued = srv.service.sio.eio.sockets[eio_b].queued_bytes
+            sid_b = srv.service.sio.manager.sid_from_eio_sid(b.open["sid"], "/")
+            queued = srv.service._clients[sid_b].session.queued_bytes
             assert queued <= LIMIT + 2 * CHUNK
             assert len(core.streams) == 0
         finally:

@@ -10,7 +10,7 @@ from tests.support.eio3 import Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
-from wsstar import errors
+from wsstar.wire.reasons import Reason
 
 
 def metric(text: str, name: str) -> float:
@@ -48,9 +48,9 @@ async def test_metrics_have_the_reference_series_and_count_each_request_once(
             await client.call("ss-join", addr, ident.sign_hex(nonce))
         addr = ia.address(server.port)
         _, nonce = await a.call("ss-join", addr, ia.marshalled_public_key.hex())
-        assert await a.call("ss-join", addr, "00" * 64) == [errors.SIGNATURE_INVALID]
+        assert await a.call("ss-join", addr, "00" * 64) == [Reason.SIGNATURE_INVALID.value]
         assert await a.call("ss-dial", addr, "/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star", "d") == [
-            errors.PEER_NOT_FOUND
+            Reason.PEER_NOT_FOUND.value
         ]
         async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
             assert resp.status == 200

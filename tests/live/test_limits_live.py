@@ -9,7 +9,12 @@ from tests.support.eio3 import Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
-from wsstar.server.admission import DIAL_RATE_LIMITED, EVENT_RATE_LIMITED, JOIN_RATE_LIMITED, Limits
+from wsstar.server.admission import Limits
+from wsstar.wire.reasons import Reason
+
+JOIN_RATE_LIMITED = Reason.JOIN_RATE_LIMITED.value
+DIAL_RATE_LIMITED = Reason.DIAL_RATE_LIMITED.value
+EVENT_RATE_LIMITED = Reason.EVENT_RATE_LIMITED.value
 
 
 async def test_connections_over_the_per_address_cap_are_refused_cleanly() -> None:
@@ -61,8 +66,8 @@ async def test_client_address_behind_a_proxy(trust: bool, expected: str) -> None
         headers = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
         async with http.ws_connect(url, headers=headers) as ws:
             await ws.receive_str()
-            await eventually(lambda: len(srv.service._remote) == 1)
-            assert list(srv.service._remote.values()) == [expected]
+            await eventually(lambda: len(srv.service._clients) == 1)
+            assert [c.session.remote for c in srv.service._clients.values()] == [expected]
 
 
 async def test_an_event_flood_is_limited_and_others_are_unaffected() -> None:

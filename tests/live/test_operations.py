@@ -15,7 +15,7 @@ from tests.live.test_process import TIMEOUT, free_port
 from tests.support.eio3 import Eio3Client, join
 from tests.support.identity import Identity
 from tests.support.live import live_server
-from wsstar import errors
+from wsstar.wire.reasons import Reason
 
 
 async def test_allow_list_reloads_on_sighup_without_dropping_anyone(tmp_path: Path) -> None:
@@ -34,12 +34,12 @@ async def test_allow_list_reloads_on_sighup_without_dropping_anyone(tmp_path: Pa
         a, b = await Eio3Client.connect(port), await Eio3Client.connect(port)
         try:
             assert (await join(a, first, port))[:2] == [None, None]
-            assert await join(b, second, port) == [errors.PEER_NOT_ALLOWED]
+            assert await join(b, second, port) == [Reason.PEER_NOT_ALLOWED.value]
             peers.write_text(second.peer_id + "\n")
             os.kill(proc.pid, signal.SIGHUP)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + TIMEOUT
-            while (reply := await join(b, second, port)) == [errors.PEER_NOT_ALLOWED]:
+            while (reply := await join(b, second, port)) == [Reason.PEER_NOT_ALLOWED.value]:
                 assert loop.time() < deadline
                 await asyncio.sleep(0.05)
             # The first peer, no longer listed, was neither dropped nor unjoined.

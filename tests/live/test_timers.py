@@ -8,7 +8,7 @@ from tests.support.eio3 import TIMEOUT, Eio3Client, joined
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
-from wsstar import errors
+from wsstar.wire.reasons import Reason
 
 
 async def test_every_peer_is_re_announced_every_interval() -> None:
@@ -32,7 +32,7 @@ async def test_a_listener_that_never_answers_fails_the_dial_after_the_timeout() 
         try:
             started = asyncio.get_running_loop().time()
             reply = await a.call("ss-dial", addr_a, addr_b, "silent", timeout=TIMEOUT)
-            assert reply == [errors.DIAL_TIMEOUT]
+            assert reply == [Reason.DIAL_TIMEOUT.value]
             assert asyncio.get_running_loop().time() - started >= 0.5
             await b.next_event("ss-incomming")  # it was asked, and said nothing
             core = srv.service.core
@@ -51,11 +51,11 @@ async def test_a_listener_that_disconnects_fails_the_dial_at_once() -> None:
             dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, "gone", timeout=5))
             await b.next_event("ss-incomming")
             await b.close()
-            assert await dial == [errors.DIAL_TARGET_GONE]
+            assert await dial == [Reason.DIAL_TARGET_GONE.value]
         finally:
             await a.close()
         await eventually(lambda: srv.service.core.socket_count() == 0)
-        assert srv.service._dial_timers == {}
+        assert len(srv.service._dials) == 0
 
 
 async def test_a_reconnecting_client_takes_over_while_its_old_socket_times_out() -> None:

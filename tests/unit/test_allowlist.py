@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.identity import Identity
-from tests.unit.test_rules import PORT, Clock, make
-from wsstar import errors
+from tests.unit.test_rules import PORT, Clock, join_, make
 from wsstar.errors import ConfigError
 from wsstar.identity.allowlist import load_allowed_peers
+from wsstar.wire.reasons import Reason
 
 
 def test_file_format(tmp_path: Path) -> None:
@@ -25,11 +25,11 @@ def test_only_listed_peers_join() -> None:
     allowed, other = Identity.generate(), Identity.generate()
     r.allowed_peers = frozenset({allowed.peer_id})
     r.connect("s")
-    assert r.join("s", other.address(PORT), other.marshalled_public_key.hex())[0] == (
-        errors.PEER_NOT_ALLOWED,
+    assert join_(r, "s", other.address(PORT), other.marshalled_public_key.hex())[0] == (
+        Reason.PEER_NOT_ALLOWED.value,
     )
     addr = allowed.address(PORT)
-    (_, nonce), _ = r.join("s", addr, allowed.marshalled_public_key.hex())
+    (_, nonce), _ = join_(r, "s", addr, allowed.marshalled_public_key.hex())
     # Removed from the list between challenge and answer: refused too.
     r.allowed_peers = frozenset()
-    assert r.join("s", addr, allowed.sign_hex(str(nonce)))[0] == (errors.PEER_NOT_ALLOWED,)
+    assert join_(r, "s", addr, allowed.sign_hex(str(nonce)))[0] == (Reason.PEER_NOT_ALLOWED.value,)

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any, cast
-
-from engineio import packet as eio_packet
+from typing import cast
 
 from tests.support.wait import eventually
-from wsstar.directory import LocalDirectory
-from wsstar.server.engineio.session import Socket, text_frame
+from wsstar.directory import LOCAL_NODE, Owner, SocketId
+from wsstar.directory.memory import MemoryDirectory
+from wsstar.server.engineio import Session, text_frame
 from wsstar.server.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
 from wsstar.star.effects import Announce
 from wsstar.star.rendezvous import Rendezvous, Settings
+from wsstar.wire.requests import JoinRequest, LeaveRequest
 
 
 class FakeSession:
-    """What the fan-out uses of an Engine.IO session."""
+    """What the fan-out uses of a session."""
 
     def __init__(self, websocket: bool = True) -> None:
         self.websocket = websocket
         self.written: list[bytes] = []
-        self.queued: list[eio_packet.Packet] = []
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queued: list[str] = []
+        self.packets = 0
         self.buffered = 0
 
     def write_frames(self, frames: bytes) -> bool:
@@ -34,8 +33,15 @@ class FakeSession:
     def buffered_bytes(self) -> int:
         return self.buffered
 
-    def enqueue(self, packets: list[eio_packet.Packet]) -> None:
-        self.queued.extend(packets)
+    def queued_packets(self) -> int:
+        return self.packets
+
+    def send_texts(self, texts: list[str]) -> None:
+        self.queued.extend(texts)
+
+
+def o(sid: str) -> Owner:
+    return Owner(LOCAL_NODE, SocketId(sid))
 
 
 def encode(address: str) -> str:
@@ -48,24 +54,24 @@ def frame(address: str) -> bytes:
 
 def setup(*sids: str, **sessions: FakeSession) -> tuple[Rendezvous, AnnouncementFanout]:
     core = Rendezvous(
-        LocalDirectory(),
+        MemoryDirectory(),
         Settings(crypto_challenge=False, strict_multiaddr=False),
         announce_interval=10.0,
         clock=lambda: 0.0,
     )
     for sid in sids:
-        core.connect(sid)
-        core.join(sid, f"/{sid}", "")
+        core.connect(SocketId(sid))
+        core.join(SocketId(sid), JoinRequest(f"/{sid}", ""))
         sessions.setdefault(sid, FakeSession())
-    fanout = AnnouncementFanout(core, lambda sid: cast(Socket, sessions.get(sid)))
+    fanout = AnnouncementFanout(core.directory, lambda sid: cast(Session, sessions.get(sid)))
     return core, fanout
 
 
 async def test_one_write_per_socket_with_every_announcement_but_its_own() -> None:
     a, b, c = FakeSession(), FakeSession(), FakeSession()
     _, fanout = setup("a", "b", "c", a=a, b=b, c=c)
-    fanout.add(Announce("/a", "a"))
-    fanout.add(Announce("/b", "b"))
+    fanout.add(Announce("/a", o("a")))
+    fanout.add(Announce("/b", o("b")))
     fanout.flush()
     assert a.written == [frame("/b")]
     assert b.written == [frame("/a")]
@@ -75,8 +81,8 @@ async def test_one_write_per_socket_with_every_announcement_but_its_own() -> Non
 async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
     a, b = FakeSession(), FakeSession()
     _, fanout = setup("a", "b", a=a, b=b)
-    fanout.add(Announce("/b", "b"))
-    fanout.add(Announce("/b", "b"))  # announced twice before the flush: sent once
+    fanout.add(Announce("/b", o("b")))
+    fanout.add(Announce("/b", o("b")))  # announced twice before the flush: sent once
     assert a.written == []
     await eventually(lambda: bool(a.written), timeout=1.0, what="the batch to go out")
     assert a.written == [frame("/b")]
@@ -86,18 +92,17 @@ async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
 async def test_a_session_that_cannot_take_frames_gets_queued_packets() -> None:
     a, polling = FakeSession(), FakeSession(websocket=False)
     _, fanout = setup("a", "p", a=a, p=polling)
-    fanout.add(Announce("/a", "a"))
+    fanout.add(Announce("/a", o("a")))
     fanout.flush()
-    assert [(p.packet_type, p.data) for p in polling.queued] == [(eio_packet.MESSAGE, encode("/a"))]
+    assert polling.queued == [encode("/a")]
 
 
 async def test_clients_far_behind_are_skipped() -> None:
     a, slow, full = FakeSession(), FakeSession(), FakeSession()
     slow.buffered = MAX_BUFFERED_BYTES + 1
-    for _ in range(MAX_QUEUED_PACKETS):
-        full.queue.put_nowait(object())
+    full.packets = MAX_QUEUED_PACKETS
     _, fanout = setup("a", "s", "f", a=a, s=slow, f=full)
-    fanout.add(Announce("/a", "a"))
+    fanout.add(Announce("/a", o("a")))
     fanout.flush()
     assert slow.written == [] and full.written == [] and full.queued == []
     assert fanout.skipped == 2
@@ -106,8 +111,8 @@ async def test_clients_far_behind_are_skipped() -> None:
 async def test_an_address_gone_before_the_flush_is_not_announced() -> None:
     a, b = FakeSession(), FakeSession()
     core, fanout = setup("a", "b", a=a, b=b)
-    fanout.add(Announce("/b", "b"))
-    core.leave("b", "/b")
+    fanout.add(Announce("/b", o("b")))
+    core.leave(SocketId("b"), LeaveRequest("/b"))
     fanout.flush()
     assert a.written == []
 
@@ -116,8 +121,8 @@ async def test_a_socket_that_joined_before_the_flush_hears_it_too() -> None:
     a, b = FakeSession(), FakeSession()
     core, fanout = setup("a", a=a, b=b)
     fanout.add(Announce("/a", None))
-    core.connect("b")
-    core.join("b", "/b", "")
+    core.connect(SocketId("b"))
+    core.join(SocketId("b"), JoinRequest("/b", ""))
     fanout.flush()
     assert b.written == [frame("/a")]
     assert a.written == [frame("/a")]

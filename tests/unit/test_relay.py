@@ -1,15 +1,28 @@
+from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.star.effects import Emit
-from wsstar.star.relay import BACKLOG_OVERFLOW, StreamTable, parse_stream_event
+from wsstar.star.relay import BACKLOG_OVERFLOW, StreamTable
+from wsstar.wire.events import StreamEvent, other_half, parse_stream_event
 
-A, B = "dialer", "listener"
+A, B = Owner(LOCAL_NODE, SocketId("dialer")), Owner(LOCAL_NODE, SocketId("listener"))
 
 
 def test_parse_stream_event() -> None:
-    assert parse_stream_event("socket.io-pull-stream.queue.x.dialer") == ("queue", "x.dialer")
-    assert parse_stream_event("socket.io-pull-stream.accept.x") == ("accept", "x")
+    assert parse_stream_event("socket.io-pull-stream.queue.x.dialer") == (
+        StreamEvent.QUEUE,
+        "x.dialer",
+    )
+    assert parse_stream_event("socket.io-pull-stream.accept.x") == (StreamEvent.ACCEPT, "x")
     assert parse_stream_event("socket.io-pull-stream.queue.") is None
     assert parse_stream_event("socket.io-pull-stream.bogus.x") is None
     assert parse_stream_event("ss-join") is None
+
+
+def test_the_other_half_of_a_relayed_connection() -> None:
+    assert other_half("d.dialer") == "d.listener"
+    assert other_half("a.b.listener") == "a.b.dialer"
+    assert other_half(".dialer") is None
+    assert other_half("dialer") is None
+    assert other_half("d.other") is None
 
 
 def test_open_tells_the_source_to_start_and_holds_chunks_until_the_sink_accepts() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.support.identity import Identity
-from wsstar import errors
-from wsstar.directory import LocalDirectory
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Emit
+from wsstar.directory import LOCAL_NODE, Owner, SocketId
+from wsstar.directory.memory import MemoryDirectory
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
 from wsstar.star.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
+from wsstar.wire.reasons import Reason, Refusal
+from wsstar.wire.replies import CONNECTED, ListenerError, join_ack, refusal_ack
+from wsstar.wire.requests import DialRequest, JoinRequest, LeaveRequest
 
 PORT = 9090
 
@@ -27,15 +30,36 @@ def clock() -> Clock:
 
 
 def make(clock: Clock, **settings: object) -> Rendezvous:
-    return Rendezvous(LocalDirectory(), Settings(**settings), announce_interval=10.0, clock=clock)  # type: ignore[arg-type]
+    return Rendezvous(MemoryDirectory(), Settings(**settings), announce_interval=10.0, clock=clock)  # type: ignore[arg-type]
+
+
+def o(sid: str) -> Owner:
+    """How effects address a socket of this node."""
+    return Owner(LOCAL_NODE, SocketId(sid))
+
+
+def join_(
+    r: Rendezvous, sid: str, address: str, data: str
+) -> tuple[tuple[object, ...], list[Effect]]:
+    """One ss-join; the reply as the ack arguments the client receives."""
+    reply, effects = r.join(SocketId(sid), JoinRequest(address, data))
+    return join_ack(reply), effects
+
+
+def dial_(
+    r: Rendezvous, sid: str, from_addr: str, to_addr: str, dial_id: str
+) -> tuple[tuple[object, ...] | None, list[Effect]]:
+    """One ss-dial; an immediate refusal as the ack arguments the client receives."""
+    refusal, effects = r.dial(SocketId(sid), DialRequest(from_addr, to_addr, dial_id))
+    return (refusal_ack(refusal) if refusal is not None else None), effects
 
 
 def join(r: Rendezvous, sid: str, ident: Identity) -> tuple[object, ...]:
     """The real client's two-step join; returns the final reply."""
     addr = ident.address(PORT)
-    (err, nonce), effects = r.join(sid, addr, ident.marshalled_public_key.hex())
+    (err, nonce), effects = join_(r, sid, addr, ident.marshalled_public_key.hex())
     assert err is None and isinstance(nonce, str) and effects == []
-    reply, _ = r.join(sid, addr, ident.sign_hex(nonce))
+    reply, _ = join_(r, sid, addr, ident.sign_hex(nonce))
     return reply
 
 
@@ -52,11 +76,11 @@ def test_challenge_join_and_peer_list(clock: Clock) -> None:
     r.connect("s2")
     assert join(r, "s1", a) == (None, None, [])
     addr_b = b.address(PORT)
-    (_, nonce), _ = r.join("s2", addr_b, b.marshalled_public_key.hex())
-    reply, effects = r.join("s2", addr_b, b.sign_hex(str(nonce)))
+    (_, nonce), _ = join_(r, "s2", addr_b, b.marshalled_public_key.hex())
+    reply, effects = join_(r, "s2", addr_b, b.sign_hex(str(nonce)))
     assert reply == (None, None, [a.address(PORT)])
     # Announced to the others, never to the joiner itself.
-    assert effects == [Announce(addr_b, skip="s2")]
+    assert effects == [Announce(addr_b, skip=o("s2"))]
     assert r.stats.joins_success == 2 and r.stats.joins_total == 2
 
 
@@ -65,12 +89,12 @@ def test_error_strings_of_the_reference(clock: Clock) -> None:
     r.connect("s")
     a = Identity.generate()
     addr = a.address(PORT)
-    assert r.join("s", "/ip4/1.2.3.4/tcp/1/ws", "x")[0] == (errors.INVALID_MULTIADDR,)
-    assert r.join("s", addr, "")[0] == (errors.NO_ID_PROVIDED,)
-    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
-    assert r.join("s", addr, "00" * 64)[0] == (errors.SIGNATURE_INVALID,)
-    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
-    assert r.join("s", addr, "00")[0] == (errors.CRYPTO_ERROR,)
+    assert join_(r, "s", "/ip4/1.2.3.4/tcp/1/ws", "x")[0] == (Reason.INVALID_MULTIADDR.value,)
+    assert join_(r, "s", addr, "")[0] == (Reason.NO_ID_PROVIDED.value,)
+    (_, nonce), _ = join_(r, "s", addr, a.marshalled_public_key.hex())
+    assert join_(r, "s", addr, "00" * 64)[0] == (Reason.SIGNATURE_INVALID.value,)
+    (_, nonce), _ = join_(r, "s", addr, a.marshalled_public_key.hex())
+    assert join_(r, "s", addr, "00")[0] == (Reason.CRYPTO_ERROR.value,)
     assert r.stats.joins_failure == 4 and r.stats.joins_success == 0
 
 
@@ -78,11 +102,15 @@ def test_clear_errors_where_the_reference_acks_an_empty_object(clock: Clock) -> 
     r = make(clock)
     r.connect("s")
     a, b = Identity.generate(), Identity.generate()
-    assert r.join("s", a.address(PORT), b.marshalled_public_key.hex())[0] == (errors.ID_MISMATCH,)
-    (reply,), _ = r.join("s", a.address(PORT), "08ff")
-    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+    assert join_(r, "s", a.address(PORT), b.marshalled_public_key.hex())[0] == (
+        Reason.ID_MISMATCH.value,
+    )
+    (reply,), _ = join_(r, "s", a.address(PORT), "08ff")
+    assert str(reply).startswith(Reason.INVALID_PUBLIC_KEY.value)
     no_id = f"/ip4/127.0.0.1/tcp/{PORT}/ws/p2p-websocket-star"
-    assert r.join("s", no_id, a.marshalled_public_key.hex())[0] == (errors.NO_PEER_ID_IN_ADDRESS,)
+    assert join_(r, "s", no_id, a.marshalled_public_key.hex())[0] == (
+        Reason.NO_PEER_ID_IN_ADDRESS.value,
+    )
 
 
 def test_p2p_spelling_is_accepted(clock: Clock) -> None:
@@ -90,8 +118,8 @@ def test_p2p_spelling_is_accepted(clock: Clock) -> None:
     r.connect("s")
     a = Identity.generate()
     addr = a.address(PORT).replace("/ipfs/", "/p2p/")
-    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
-    assert r.join("s", addr, a.sign_hex(str(nonce)))[0] == (None, None, [])
+    (_, nonce), _ = join_(r, "s", addr, a.marshalled_public_key.hex())
+    assert join_(r, "s", addr, a.sign_hex(str(nonce)))[0] == (None, None, [])
 
 
 def test_nonce_answers_one_attempt_only(clock: Clock) -> None:
@@ -99,12 +127,12 @@ def test_nonce_answers_one_attempt_only(clock: Clock) -> None:
     r.connect("s")
     a = Identity.generate()
     addr = a.address(PORT)
-    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    (_, nonce), _ = join_(r, "s", addr, a.marshalled_public_key.hex())
     signature = a.sign_hex(str(nonce))
-    assert r.join("s", addr, signature)[0] == (None, None, [])
+    assert join_(r, "s", addr, signature)[0] == (None, None, [])
     # Replaying the signature starts a new challenge instead of joining again.
-    (reply,), _ = r.join("s", addr, signature)
-    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+    (reply,), _ = join_(r, "s", addr, signature)
+    assert str(reply).startswith(Reason.INVALID_PUBLIC_KEY.value)
     assert r.pending_challenges() == 0
 
 
@@ -113,9 +141,9 @@ def test_nonces_expire(clock: Clock) -> None:
     r.connect("s")
     a = Identity.generate()
     addr = a.address(PORT)
-    (_, nonce), _ = r.join("s", addr, a.marshalled_public_key.hex())
+    (_, nonce), _ = join_(r, "s", addr, a.marshalled_public_key.hex())
     clock.now += 6
-    assert r.join("s", addr, a.sign_hex(str(nonce)))[0] == (errors.CHALLENGE_EXPIRED,)
+    assert join_(r, "s", addr, a.sign_hex(str(nonce)))[0] == (Reason.CHALLENGE_EXPIRED.value,)
 
 
 def test_nonces_are_per_socket(clock: Clock) -> None:
@@ -124,10 +152,10 @@ def test_nonces_are_per_socket(clock: Clock) -> None:
     r.connect("s2")
     a = Identity.generate()
     addr = a.address(PORT)
-    (_, nonce), _ = r.join("s1", addr, a.marshalled_public_key.hex())
+    (_, nonce), _ = join_(r, "s1", addr, a.marshalled_public_key.hex())
     # Another socket cannot answer s1's challenge: for s2 it is a fresh start.
-    (reply,), _ = r.join("s2", addr, a.sign_hex(str(nonce)))
-    assert str(reply).startswith(errors.INVALID_PUBLIC_KEY)
+    (reply,), _ = join_(r, "s2", addr, a.sign_hex(str(nonce)))
+    assert str(reply).startswith(Reason.INVALID_PUBLIC_KEY.value)
 
 
 def test_pending_challenges_are_bounded(clock: Clock) -> None:
@@ -137,24 +165,26 @@ def test_pending_challenges_are_bounded(clock: Clock) -> None:
     key = a.marshalled_public_key.hex()
     for i in range(2):
         assert (
-            r.join("s", f"/ip4/10.0.0.{i}/tcp/1/ws/p2p-websocket-star/ipfs/{a.peer_id}", key)[0][0]
+            join_(r, "s", f"/ip4/10.0.0.{i}/tcp/1/ws/p2p-websocket-star/ipfs/{a.peer_id}", key)[0][
+                0
+            ]
             is None
         )
-    assert r.join("s", a.address(PORT), key)[0] == (errors.TOO_MANY_CHALLENGES,)
+    assert join_(r, "s", a.address(PORT), key)[0] == (Reason.TOO_MANY_CHALLENGES.value,)
 
 
 def test_no_challenge_mode_and_last_join_wins(clock: Clock) -> None:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     for sid in ("old", "new", "other"):
         r.connect(sid)
-    assert r.join("old", "/x", "")[0] == (None, None, [])
-    assert r.join("other", "/y", "")[0] == (None, None, ["/x"])
-    reply, effects = r.join("new", "/x", "")
+    assert join_(r, "old", "/x", "")[0] == (None, None, [])
+    assert join_(r, "other", "/y", "")[0] == (None, None, ["/x"])
+    reply, effects = join_(r, "new", "/x", "")
     assert reply == (None, None, ["/y"])
-    assert r.directory.owner("/x") == "new"
+    assert r.directory.owner("/x") == o("new")
     # The old socket lost ownership, so its disconnect leaves /x alone...
     r.disconnect("old")
-    assert r.directory.owner("/x") == "new"
+    assert r.directory.owner("/x") == o("new")
     # ...but it could still have dialled from it, as in the reference.
     assert len(r.directory) == 2
 
@@ -163,48 +193,48 @@ def test_leave_only_by_owner_and_revokes_dial_rights(clock: Clock) -> None:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     r.connect("a")
     r.connect("b")
-    r.join("a", "/a", "")
-    r.join("b", "/b", "")
-    r.leave("b", "/a")
-    assert r.directory.owner("/a") == "a"
-    r.leave("a", "/a")
+    join_(r, "a", "/a", "")
+    join_(r, "b", "/b", "")
+    r.leave("b", LeaveRequest("/a"))
+    assert r.directory.owner("/a") == o("a")
+    r.leave("a", LeaveRequest("/a"))
     assert r.directory.owner("/a") is None
     assert "/a" not in r.schedule
-    assert r.dial("a", "/a", "/b", "d1")[0] == (errors.NOT_AUTHORIZED,)
+    assert dial_(r, "a", "/a", "/b", "d1")[0] == (Reason.NOT_AUTHORIZED.value,)
 
 
 def test_announcements_go_to_every_other_socket_once_per_interval(clock: Clock) -> None:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     for sid in ("a", "b", "c"):
         r.connect(sid)
-        r.join(sid, f"/{sid}", "")
+        join_(r, sid, f"/{sid}", "")
     clock.now += 10
     effects = r.announcements_due(clock.now)
     assert sorted(effects, key=str) == [
-        Announce("/a", "a"),
-        Announce("/b", "b"),
-        Announce("/c", "c"),
+        Announce("/a", o("a")),
+        Announce("/b", o("b")),
+        Announce("/c", o("c")),
     ]
     assert r.announcements_due(clock.now + 1) == []
     r.disconnect("b")
     clock.now += 10
     effects = r.announcements_due(clock.now)
-    assert sorted(effects, key=str) == [Announce("/a", "a"), Announce("/c", "c")]
+    assert sorted(effects, key=str) == [Announce("/a", o("a")), Announce("/c", o("c"))]
 
 
 def test_a_socket_with_several_addresses_hears_of_each_of_them(clock: Clock) -> None:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     r.connect("a")
     r.connect("b")
-    r.join("a", "/a1", "")
-    assert r.join("a", "/a2", "")[1] == [Announce("/a2", skip=None)]
-    assert r.join("b", "/b", "")[1] == [Announce("/b", skip="b")]
+    join_(r, "a", "/a1", "")
+    assert join_(r, "a", "/a2", "")[1] == [Announce("/a2", skip=None)]
+    assert join_(r, "b", "/b", "")[1] == [Announce("/b", skip=o("b"))]
 
 
 def test_nobody_to_announce_to(clock: Clock) -> None:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     r.connect("a")
-    assert r.join("a", "/a", "")[1] == []
+    assert join_(r, "a", "/a", "")[1] == []
     clock.now += 10
     assert r.announcements_due(clock.now) == []
 
@@ -213,88 +243,90 @@ def _two_peers(clock: Clock) -> Rendezvous:
     r = make(clock, crypto_challenge=False, strict_multiaddr=False)
     r.connect("A")
     r.connect("B")
-    r.join("A", "/a", "")
-    r.join("B", "/b", "")
+    join_(r, "A", "/a", "")
+    join_(r, "B", "/b", "")
     return r
 
 
 def test_dial_sequence_matches_the_reference(clock: Clock) -> None:
     r = _two_peers(clock)
-    reply, effects = r.dial("A", "/a", "/b", "X")
-    key = DialKey("A", "X")
+    reply, effects = dial_(r, "A", "/a", "/b", "X")
+    key = DialKey(o("A"), "X")
     assert reply is None
     assert effects == [
-        Emit("A", "socket.io-pull-stream.accept.X.dialer", ()),
-        AskIncoming("B", key, ("X", "/a")),
+        Emit(o("A"), "socket.io-pull-stream.accept.X.dialer", ()),
+        AskIncoming(o("B"), key, ("X", "/a")),
     ]
     assert r.stream_event("A", "socket.io-pull-stream.queue.X.dialer", (b"early",)) == []
     assert r.stream_event("B", "socket.io-pull-stream.accept.X.dialer", ()) == [
-        Emit("B", "socket.io-pull-stream.queue.X.dialer", (b"early",))
+        Emit(o("B"), "socket.io-pull-stream.queue.X.dialer", (b"early",))
     ]
     assert r.dial_answered(key, None) == [
-        Emit("B", "socket.io-pull-stream.accept.X.listener", ()),
-        AnswerDial(key, ()),
+        Emit(o("B"), "socket.io-pull-stream.accept.X.listener", ()),
+        AnswerDial(key, CONNECTED),
     ]
     r.stream_event("A", "socket.io-pull-stream.accept.X.listener", ())
     assert r.stream_event(
         "B", "socket.io-pull-stream.queue.X.listener", ({"type": "Buffer", "data": [104, 105]},)
-    ) == [Emit("A", "socket.io-pull-stream.queue.X.listener", (b"hi",))]
+    ) == [Emit(o("A"), "socket.io-pull-stream.queue.X.listener", (b"hi",))]
     assert r.stats.dials_success == 1 and r.stats.dials_total == 1
 
 
 def test_dial_errors(clock: Clock) -> None:
     r = _two_peers(clock)
-    assert r.dial("A", "/nope", "/b", "X")[0] == (errors.NOT_AUTHORIZED,)
-    assert r.dial("A", "/a", "/c", "X")[0] == (errors.PEER_NOT_FOUND,)
-    assert r.dial("A", "/a", "/b", "X")[0] is None
-    assert r.dial("A", "/a", "/b", "X")[0] == (errors.DIAL_ID_IN_USE,)
+    assert dial_(r, "A", "/nope", "/b", "X")[0] == (Reason.NOT_AUTHORIZED.value,)
+    assert dial_(r, "A", "/a", "/c", "X")[0] == (Reason.PEER_NOT_FOUND.value,)
+    assert dial_(r, "A", "/a", "/b", "X")[0] is None
+    assert dial_(r, "A", "/a", "/b", "X")[0] == (Reason.DIAL_ID_IN_USE.value,)
     assert r.stats.dials_failure == 3
 
 
 def test_listener_error_is_forwarded_unchanged_and_the_stream_discarded(clock: Clock) -> None:
     r = _two_peers(clock)
-    r.dial("A", "/a", "/b", "X")
-    key = DialKey("A", "X")
-    assert r.dial_answered(key, "nope-from-listener") == [AnswerDial(key, ("nope-from-listener",))]
+    dial_(r, "A", "/a", "/b", "X")
+    key = DialKey(o("A"), "X")
+    assert r.dial_answered(key, "nope-from-listener") == [
+        AnswerDial(key, ListenerError("nope-from-listener"))
+    ]
     assert len(r.streams) == 0
     assert r.dial_answered(key, None) == []  # a late second answer changes nothing
 
 
 def test_dial_timeout_and_target_disconnect_fail_the_dial(clock: Clock) -> None:
     r = _two_peers(clock)
-    r.dial("A", "/a", "/b", "X")
-    assert r.dial_timed_out(DialKey("A", "X")) == [
-        AnswerDial(DialKey("A", "X"), (errors.DIAL_TIMEOUT,))
+    dial_(r, "A", "/a", "/b", "X")
+    assert r.dial_timed_out(DialKey(o("A"), "X")) == [
+        AnswerDial(DialKey(o("A"), "X"), Refusal(Reason.DIAL_TIMEOUT))
     ]
-    r.dial("A", "/a", "/b", "Y")
-    assert r.disconnect("B") == [AnswerDial(DialKey("A", "Y"), (errors.DIAL_TARGET_GONE,))]
+    dial_(r, "A", "/a", "/b", "Y")
+    assert r.disconnect("B") == [AnswerDial(DialKey(o("A"), "Y"), Refusal(Reason.DIAL_TARGET_GONE))]
     assert r.pending_dials() == 0 and len(r.streams) == 0
     assert r.stats.dials_failure == 2
 
 
 def test_disconnect_mid_stream_ends_the_other_side(clock: Clock) -> None:
     r = _two_peers(clock)
-    r.dial("A", "/a", "/b", "X")
+    dial_(r, "A", "/a", "/b", "X")
     r.stream_event("B", "socket.io-pull-stream.accept.X.dialer", ())
-    r.dial_answered(DialKey("A", "X"), None)
+    r.dial_answered(DialKey(o("A"), "X"), None)
     r.stream_event("A", "socket.io-pull-stream.accept.X.listener", ())
-    assert r.disconnect("A") == [Emit("B", "socket.io-pull-stream.error.X.dialer", (True,))]
+    assert r.disconnect("A") == [Emit(o("B"), "socket.io-pull-stream.error.X.dialer", (True,))]
     assert len(r.streams) == 0
     assert len(r.directory) == 1
 
 
 def test_dialer_disconnect_while_pending_forgets_the_dial(clock: Clock) -> None:
     r = _two_peers(clock)
-    r.dial("A", "/a", "/b", "X")
+    dial_(r, "A", "/a", "/b", "X")
     assert r.disconnect("A") == []
     assert r.pending_dials() == 0
-    assert r.dial_answered(DialKey("A", "X"), None) == []
+    assert r.dial_answered(DialKey(o("A"), "X"), None) == []
 
 
 def test_self_dial_works(clock: Clock) -> None:
     r = _two_peers(clock)
-    reply, effects = r.dial("A", "/a", "/a", "S")
-    assert reply is None and isinstance(effects[-1], AskIncoming) and effects[-1].to == "A"
+    reply, effects = dial_(r, "A", "/a", "/a", "S")
+    assert reply is None and isinstance(effects[-1], AskIncoming) and effects[-1].to == o("A")
 
 
 @pytest.mark.parametrize(
@@ -324,12 +356,12 @@ def test_addresses_and_dials_per_socket_are_bounded(clock: Clock) -> None:
     )
     r.connect("A")
     r.connect("B")
-    assert r.join("A", "/a1", "")[0][0] is None
-    assert r.join("A", "/a2", "")[0][0] is None
-    assert r.join("A", "/a1", "")[0][0] is None  # re-joining a held address is fine
-    assert r.join("A", "/a3", "")[0] == (errors.TOO_MANY_ADDRESSES,)
-    r.join("B", "/b", "")
-    assert r.dial("A", "/a1", "/b", "d1")[0] is None
-    assert r.dial("A", "/a1", "/b", "d2")[0] == (errors.TOO_MANY_DIALS,)
-    r.dial_answered(DialKey("A", "d1"), None)
-    assert r.dial("A", "/a1", "/b", "d2")[0] is None
+    assert join_(r, "A", "/a1", "")[0][0] is None
+    assert join_(r, "A", "/a2", "")[0][0] is None
+    assert join_(r, "A", "/a1", "")[0][0] is None  # re-joining a held address is fine
+    assert join_(r, "A", "/a3", "")[0] == (Reason.TOO_MANY_ADDRESSES.value,)
+    join_(r, "B", "/b", "")
+    assert dial_(r, "A", "/a1", "/b", "d1")[0] is None
+    assert dial_(r, "A", "/a1", "/b", "d2")[0] == (Reason.TOO_MANY_DIALS.value,)
+    r.dial_answered(DialKey(o("A"), "d1"), None)
+    assert dial_(r, "A", "/a1", "/b", "d2")[0] is None

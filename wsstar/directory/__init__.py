@@ -1,20 +1,46 @@
-"""The peer directory: which socket owns which joined address.
+"""The peer directory: which socket, on which node, owns which joined address.
 
-The rendezvous rules only ever ask the directory four things (who owns this
-address, what does this socket own, who should hear an announcement, how many
-addresses are joined) and change it two ways (claim, release).  Keeping that
-behind :class:`PeerDirectory` is what lets a shared back-end for several server
-processes replace :class:`LocalDirectory` without touching the rules, in the
-same way python-socketio swaps its in-memory and message-queue managers.
+The rendezvous rules ask the directory two kinds of question, kept apart so
+that a back-end shared by several server processes can answer each the right
+way:
 
-Owners are opaque strings.  In a single process they are socket ids; a
-clustered back-end can qualify them with a node id.
+* about the **swarm**: who owns this address, every joined address, how many
+  owners there are: what a join ack lists and a dial looks up;
+* about **this node's sockets**: which of them own an address (the sockets an
+  announcement is written to) and what one of them owns.
+
+Owners are :class:`Owner` values, a node id and a socket id, so that an
+effect can be addressed to a socket on another node.  In a single process
+every owner is on :data:`LOCAL_NODE`.
+
+The interface is synchronous on purpose: join acks, announcements and dial
+look-ups are the hot path and must not wait on a network round trip.  A
+shared back-end keeps a replica of the swarm in memory, answers from it, and
+publishes this node's claims and releases behind the scenes, in the way
+python-socketio's message-queue managers sit behind the same interface as its
+in-memory one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
+from typing import NamedTuple, NewType
+
+#: A server process in a swarm.
+NodeId = NewType("NodeId", str)
+#: A Socket.IO connection of one node (python-socketio's ``sid``).
+SocketId = NewType("SocketId", str)
+
+#: The node id of a server that is not part of a cluster.
+LOCAL_NODE = NodeId("local")
+
+
+class Owner(NamedTuple):
+    """A socket anywhere in the swarm: the node it is connected to, and its id there."""
+
+    node: NodeId
+    socket: SocketId
 
 
 class PeerDirectory(ABC):
@@ -25,30 +51,14 @@ class PeerDirectory(ABC):
     directory never normalises them.
     """
 
-    @abstractmethod
-    def claim(self, address: str, owner: str) -> str | None:
-        """Make ``owner`` own ``address``; return the previous owner if it changed.
+    #: The node this directory serves; owners on it are local sockets.
+    node: NodeId = LOCAL_NODE
 
-        The last join wins: a client that reconnects joins again from a new
-        socket while the old one may still be timing out, and the new socket
-        must take the address over.
-        """
+    # -- the swarm -------------------------------------------------------------
 
     @abstractmethod
-    def release(self, address: str, owner: str) -> bool:
-        """Drop ``address`` if, and only if, ``owner`` still owns it."""
-
-    @abstractmethod
-    def owner(self, address: str) -> str | None:
-        """The socket that owns ``address`` now, if any."""
-
-    @abstractmethod
-    def owned_by(self, owner: str) -> Collection[str]:
-        """Addresses ``owner`` owns now (not those it lost to a later join)."""
-
-    @abstractmethod
-    def owners(self) -> Collection[str]:
-        """Every socket that owns at least one address."""
+    def owner(self, address: str) -> Owner | None:
+        """Who owns ``address`` now, if anyone."""
 
     @abstractmethod
     def addresses(self) -> Iterator[str]:
@@ -58,57 +68,39 @@ class PeerDirectory(ABC):
     def __len__(self) -> int:
         """How many addresses are joined."""
 
-    def release_all(self, owner: str) -> list[str]:
+    @abstractmethod
+    def owner_count(self) -> int:
+        """How many sockets own at least one address."""
+
+    # -- changes -----------------------------------------------------------------
+
+    @abstractmethod
+    def claim(self, address: str, owner: Owner) -> Owner | None:
+        """Make ``owner`` own ``address``; return the previous owner if it changed.
+
+        The last join wins: a client that reconnects joins again from a new
+        socket while the old one may still be timing out, and the new socket
+        must take the address over.
+        """
+
+    @abstractmethod
+    def release(self, address: str, owner: Owner) -> bool:
+        """Drop ``address`` if, and only if, ``owner`` still owns it."""
+
+    def release_all(self, owner: Owner) -> list[str]:
         """Drop everything ``owner`` still owns and say what was dropped."""
         dropped = list(self.owned_by(owner))
         for address in dropped:
             self.release(address, owner)
         return dropped
 
+    # -- this node's sockets -------------------------------------------------------
 
-class LocalDirectory(PeerDirectory):
-    """The in-memory directory of a single server process."""
+    @abstractmethod
+    def owned_by(self, owner: Owner) -> Collection[str]:
+        """Addresses ``owner`` owns now (not those it lost to a later join)."""
 
-    def __init__(self) -> None:
-        self._owner_of: dict[str, str] = {}
-        self._owned: dict[str, set[str]] = {}
-
-    def claim(self, address: str, owner: str) -> str | None:
-        previous = self._owner_of.get(address)
-        if previous == owner:
-            return None
-        if previous is not None:
-            self._forget(previous, address)
-        self._owner_of[address] = owner
-        self._owned.setdefault(owner, set()).add(address)
-        return previous
-
-    def release(self, address: str, owner: str) -> bool:
-        if self._owner_of.get(address) != owner:
-            return False
-        del self._owner_of[address]
-        self._forget(owner, address)
-        return True
-
-    def owner(self, address: str) -> str | None:
-        return self._owner_of.get(address)
-
-    def owned_by(self, owner: str) -> Collection[str]:
-        return frozenset(self._owned.get(owner, ()))
-
-    def owners(self) -> Collection[str]:
-        return self._owned.keys()
-
-    def addresses(self) -> Iterator[str]:
-        return iter(self._owner_of)
-
-    def __len__(self) -> int:
-        return len(self._owner_of)
-
-    def _forget(self, owner: str, address: str) -> None:
-        owned = self._owned[owner]
-        owned.discard(address)
-        if not owned:
-            # An owner with nothing left must not linger: owners() is the
-            # announcement fan-out, and a disconnected socket would leak here.
-            del self._owned[owner]
+    @abstractmethod
+    def local_sockets(self) -> Collection[SocketId]:
+        """This node's sockets that own at least one address: the ones an
+        announcement is written to."""

@@ -24,7 +24,7 @@ from multiaddr.codecs import codec_by_name
 from multiaddr.exceptions import Error as MultiaddrError
 from multiaddr.protocols import protocol_with_name
 
-_BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+from wsstar.identity.keys import BASE58_ALPHABET
 
 #: Protocol name -> kind of value (None: takes no value).  The protocols a
 #: WebSocketStar deployment meets; anything else is refused as unknown.
@@ -99,7 +99,7 @@ def _valid_value(kind: str, value: str) -> bool:
         number = int(digits[:end])
         return number == 0 or (not negative and number <= 65535)
     if kind == "base58":
-        return value != "" and all(c in _BASE58 for c in value)
+        return value != "" and all(c in BASE58_ALPHABET for c in value)
     return True
 
 

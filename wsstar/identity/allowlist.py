@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsstar.errors import ConfigError
-
-_BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+from wsstar.identity.keys import BASE58_ALPHABET
 
 
 def load_allowed_peers(path: str | Path) -> frozenset[str]:
@@ -24,7 +23,7 @@ def load_allowed_peers(path: str | Path) -> frozenset[str]:
         entry = line.split("#", 1)[0].strip()
         if not entry:
             continue
-        if not set(entry) <= _BASE58:
+        if not set(entry) <= BASE58_ALPHABET:
             raise ConfigError(f"{path}:{number}: not a base58 peer id: {entry[:60]!r}")
         peers.add(entry)
     return frozenset(peers)

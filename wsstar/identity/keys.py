@@ -23,11 +23,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from wsstar.wire.reasons import KeyProblem
+
 #: Marshalled keys up to this size are inlined in the peer id (identity
 #: multihash) rather than hashed; the rule of js peer-id >= 0.12.5 / go-libp2p.
 MAX_INLINE_KEY_LENGTH = 42
 
 _RSA, _ED25519, _SECP256K1, _ECDSA = 0, 1, 2, 3
+#: The base58btc alphabet peer ids are written in.
+BASE58_ALPHABET = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # Whole hex pairs from the start of a string, as far as they go.
 _HEX_PAIRS = re.compile("(?:[0-9a-fA-F]{2})*")
@@ -38,7 +42,15 @@ class PeerIdError(ValueError):
 
 
 class InvalidPublicKey(PeerIdError):
-    """The marshalled public key cannot be used."""
+    """The marshalled public key cannot be used; :attr:`problem` says why.
+
+    The problem's text reaches the client after ``Invalid public key: ``, so
+    it is worded in :mod:`wsstar.wire.reasons` with the other client strings.
+    """
+
+    def __init__(self, problem: KeyProblem, *values: object) -> None:
+        self.problem = problem
+        super().__init__(problem.value.format(*values))
 
 
 class MalformedSignature(PeerIdError):
@@ -65,13 +77,13 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     value = 0
     for shift in range(0, 64, 7):
         if pos >= len(data):
-            raise InvalidPublicKey("truncated varint")
+            raise InvalidPublicKey(KeyProblem.TRUNCATED_VARINT)
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return value, pos
-    raise InvalidPublicKey("varint too long")
+    raise InvalidPublicKey(KeyProblem.VARINT_TOO_LONG)
 
 
 def _encode_varint(value: int) -> bytes:
@@ -101,20 +113,20 @@ def _parse_protobuf(data: bytes) -> tuple[int, bytes]:
         elif wire == 2:
             length, pos = _varint(data, pos)
             if length > len(data) - pos:
-                raise InvalidPublicKey("field length exceeds the key")
+                raise InvalidPublicKey(KeyProblem.FIELD_TOO_LONG)
             if field == 2:
                 key_data = data[pos : pos + length]
             pos += length
         elif wire in (1, 5):
             pos += 8 if wire == 1 else 4
             if pos > len(data):
-                raise InvalidPublicKey("truncated fixed-size field")
+                raise InvalidPublicKey(KeyProblem.TRUNCATED_FIXED)
         else:
-            raise InvalidPublicKey(f"unsupported protobuf wire type {wire}")
+            raise InvalidPublicKey(KeyProblem.WIRE_TYPE, wire)
         if field == 0:
-            raise InvalidPublicKey("invalid protobuf field number 0")
+            raise InvalidPublicKey(KeyProblem.FIELD_ZERO)
     if key_type is None or key_data is None:
-        raise InvalidPublicKey("missing key type or key data")
+        raise InvalidPublicKey(KeyProblem.MISSING_FIELD)
     return key_type, key_data
 
 
@@ -243,11 +255,11 @@ def decode_public_key(marshalled: bytes) -> PublicKey:
     try:
         if key_type == _ED25519:
             if len(data) != 32:
-                raise InvalidPublicKey("an Ed25519 key is 32 bytes")
+                raise InvalidPublicKey(KeyProblem.ED25519_SIZE)
             return _Ed25519Key(data)
         if key_type == _SECP256K1:
             if len(data) not in (33, 65):
-                raise InvalidPublicKey("a secp256k1 key is a 33 or 65 byte point")
+                raise InvalidPublicKey(KeyProblem.SECP256K1_SIZE)
             return _EcKey(
                 ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), data), key_type
             )
@@ -257,12 +269,12 @@ def decode_public_key(marshalled: bytes) -> PublicKey:
                 return _RsaKey(key)
             if key_type == _ECDSA and isinstance(key, ec.EllipticCurvePublicKey):
                 return _EcKey(key, key_type)
-            raise InvalidPublicKey("the key data does not match the key type")
+            raise InvalidPublicKey(KeyProblem.TYPE_MISMATCH)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         if isinstance(exc, InvalidPublicKey):
             raise
-        raise InvalidPublicKey(f"bad {_TYPE_NAMES.get(key_type, 'key')} key data") from exc
-    raise InvalidPublicKey(f"unsupported key type {key_type}")
+        raise InvalidPublicKey(KeyProblem.BAD_DATA, _TYPE_NAMES.get(key_type, "key")) from exc
+    raise InvalidPublicKey(KeyProblem.KEY_TYPE, key_type)
 
 
 _TYPE_NAMES = {_RSA: "RSA", _ED25519: "Ed25519", _SECP256K1: "secp256k1", _ECDSA: "ECDSA"}

@@ -11,11 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-#: Error strings for requests refused by a rate limit.
-JOIN_RATE_LIMITED = "Rate limit exceeded: too many joins from this address"
-DIAL_RATE_LIMITED = "Rate limit exceeded: too many dials from this address"
-EVENT_RATE_LIMITED = "Rate limit exceeded: too many requests on this connection"
-
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from engineio import packet as eio_packet
-
-from wsstar.server.engineio.session import Socket, text_frame
+from wsstar.directory import Owner, PeerDirectory, SocketId
+from wsstar.server.engineio import Session, text_frame
 from wsstar.star.effects import Announce
-from wsstar.star.rendezvous import Rendezvous
-from wsstar.wire import codec
+from wsstar.wire import codec, events
 
 #: Seconds of gathering per joined socket before a batch goes out.
 DELAY_PER_SOCKET = 20e-6
@@ -49,13 +47,13 @@ class AnnouncementFanout:
 
     def __init__(
         self,
-        core: Rendezvous,
-        socket_of: Callable[[str], Socket | None],
+        directory: PeerDirectory,
+        session_of: Callable[[SocketId], Session | None],
     ) -> None:
-        """``socket_of`` finds a joined socket's Engine.IO session."""
-        self._core = core
-        self._socket_of = socket_of
-        self._pending: dict[str, str | None] = {}
+        """``session_of`` finds the session of one of this node's sockets."""
+        self._directory = directory
+        self._session_of = session_of
+        self._pending: dict[str, Owner | None] = {}
         self._timer: asyncio.TimerHandle | None = None
         #: Deliveries skipped because their client was too far behind.
         self.skipped = 0
@@ -65,7 +63,7 @@ class AnnouncementFanout:
         # Announced twice before a flush (a join and its round): once is enough.
         self._pending[announcement.address] = announcement.skip
         if self._timer is None:
-            delay = min(MAX_DELAY, DELAY_PER_SOCKET * len(self._core.directory.owners()))
+            delay = min(MAX_DELAY, DELAY_PER_SOCKET * len(self._directory.local_sockets()))
             self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
 
     def close(self) -> None:
@@ -81,7 +79,7 @@ class AnnouncementFanout:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, {}
-        directory = self._core.directory
+        directory = self._directory
         # An address that left before its announcement went out is not
         # announced: nobody could reach it.
         items = [
@@ -94,27 +92,37 @@ class AnnouncementFanout:
         texts = [text for text, _ in items]
         frames = [text_frame("4" + text) for text in texts]
         everything = b"".join(frames)
-        skips = {skip for _, skip in items if skip is not None}
-        for sid in directory.owners():
+        # Only this node's sockets are written to; a skipped owner elsewhere
+        # is another node's business.
+        node = directory.node
+        skips = {skip.socket for _, skip in items if skip is not None and skip.node == node}
+        for sid in directory.local_sockets():
             if sid in skips:
-                mine = [i for i, (_, skip) in enumerate(items) if skip != sid]
+                mine = [
+                    i
+                    for i, (_, skip) in enumerate(items)
+                    if skip is None or skip.socket != sid or skip.node != node
+                ]
                 if mine:
                     self._send(sid, b"".join(frames[i] for i in mine), [texts[i] for i in mine])
             else:
                 self._send(sid, everything, texts)
 
-    def _send(self, sid: str, frames: bytes, texts: list[str]) -> None:
-        sock = self._socket_of(sid)
-        if sock is None:
+    def _send(self, sid: SocketId, frames: bytes, texts: list[str]) -> None:
+        session = self._session_of(sid)
+        if session is None:
             return
-        if sock.queue.qsize() >= MAX_QUEUED_PACKETS or sock.buffered_bytes() > MAX_BUFFERED_BYTES:
+        if (
+            session.queued_packets() >= MAX_QUEUED_PACKETS
+            or session.buffered_bytes() > MAX_BUFFERED_BYTES
+        ):
             self.skipped += 1
             return
-        if not sock.write_frames(frames):
-            sock.enqueue([eio_packet.Packet(eio_packet.MESSAGE, text) for text in texts])
+        if not session.write_frames(frames):
+            session.send_texts(texts)
 
 
 def _announcement_text(address: str) -> str:
-    text = codec.encode(codec.EVENT, ["ws-peer", address])
+    text = codec.encode(codec.EVENT, [events.PEER, address])
     assert text is not None  # an address is a string
     return text

@@ -1,186 +1,54 @@
-"""Socket.IO wiring: decode requests, call the rules, put effects on the wire.
+"""The rendezvous service: requests in, rules, effects out, timers.
 
-This is the only module that connects :class:`~wsstar.rendezvous.Rendezvous`
-to sockets.  It deliberately bypasses python-socketio's handler dispatch for
-the application events: the rules need to know whether a request carried an
-ack id (the reference ignores ``ss-join``/``ss-dial`` without one), the dial
-ack is sent later than the handler returns, and relayed chunks must keep their
-order, which per-event handler tasks would not guarantee.  Events and acks
-without binary data are also read and written as text here (``codec.py``)
-rather than as python-socketio packet objects: that was most of a dial's cost.
+This module connects :class:`~wsstar.star.rendezvous.Rendezvous` to the
+Socket.IO server.  It sees connections only as :class:`~wsstar.server.engineio.Session`
+objects and plain values; all of python-socketio lives behind
+:class:`~wsstar.server.engineio.SocketServer`.  Requests are parsed by
+:mod:`wsstar.wire.requests`, answered by the rules, and their effects are
+routed to their owners (this node's sockets are the only route today).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
-
-import socketio
-from engineio import packet as eio_packet
+from dataclasses import dataclass
+from typing import Any, assert_never
 
 from wsstar import errors
-from wsstar.directory import LocalDirectory, PeerDirectory
-from wsstar.identity.addresses import is_multiaddr
+from wsstar.directory import Owner, PeerDirectory, SocketId
+from wsstar.directory.memory import MemoryDirectory
 from wsstar.identity.allowlist import load_allowed_peers
-from wsstar.server.admission import (
-    DIAL_RATE_LIMITED,
-    EVENT_RATE_LIMITED,
-    JOIN_RATE_LIMITED,
-    Admission,
-)
+from wsstar.server.admission import Admission
 from wsstar.server.config import ServerConfig
-from wsstar.server.engineio.eio3 import DualSocketIOServer
-from wsstar.server.engineio.session import Socket
+from wsstar.server.dials import DialBook, DialRecord
+from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
-from wsstar.star.relay import PREFIX as STREAM_PREFIX
-from wsstar.star.relay import QUEUE as STREAM_QUEUE
 from wsstar.star.rendezvous import Rendezvous
-from wsstar.wire import codec
+from wsstar.wire import codec, events
+from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, shorten, unknown_event
+from wsstar.wire.replies import Joined, dial_ack, join_ack, refusal_ack
+from wsstar.wire.requests import parse_dial, parse_join, parse_leave
 
 log = logging.getLogger("wsstar")
 
-#: Longest address accepted; real ones are well under 300 characters.
-MAX_ADDRESS_LENGTH = 1024
-#: Longest hex public key or signature accepted (RSA-8192 keys are ~2.1 KB of hex).
-MAX_CHALLENGE_DATA_LENGTH = 8192
-MAX_DIAL_ID_LENGTH = 256
-#: socket.io-parser's own limit on binary attachments per packet.
-MAX_ATTACHMENTS = 10
 #: Seconds between sweeps of idle per-address limit state.
 SWEEP_INTERVAL = 30.0
-
-# A relayed chunk as every socket.io client encodes it: a binary event with one
-# attachment, no ack id, namespace "/".  Recognised by its text alone so that
-# the bulk of a busy server's traffic skips JSON and handler dispatch.
-_CHUNK_HEAD = '51-["' + STREAM_QUEUE
-_CHUNK_TAIL = '",{"_placeholder":true,"num":0}]'
+#: Longest client-chosen text put in a log line.
+LOGGED = 80
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+@dataclass(slots=True)
+class _Client:
+    """A connected socket of this node: how effects address it, and where to write."""
 
-
-class _Ack:
-    """Where an ack for one request goes: a socket and the ack id it chose."""
-
-    __slots__ = ("eio_sid", "id")
-
-    def __init__(self, eio_sid: str, ack_id: int) -> None:
-        self.eio_sid = eio_sid
-        self.id = ack_id
-
-
-class _Manager(socketio.AsyncManager):  # type: ignore[misc]
-    """python-socketio's in-process client manager, with O(1) disconnects.
-
-    The stock one scans every room of the namespace on each disconnect, and
-    every socket has a room of its own, so churn on a large swarm cost
-    O(sockets) per departure.  wsstar never uses other rooms: a socket is only
-    ever in its own room and the default one.
-    """
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        rooms = self.rooms.get(namespace)
-        if rooms is None:
-            return
-        for room in (sid, None):
-            if room in rooms and sid in rooms[room]:
-                self.basic_leave_room(sid, namespace, room)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            waiting = pending.get(namespace)
-            if waiting is not None and sid in waiting:
-                waiting.remove(sid)
-                if not waiting:
-                    del pending[namespace]
-
-
-class SocketServer(DualSocketIOServer):
-    """The Socket.IO server, handing every event on ``/`` to the service."""
-
-    def __init__(self, service: RendezvousService, **kwargs: Any) -> None:
-        super().__init__(client_manager=_Manager(), **kwargs)
-        self.service = service
-        # Relay chunk headers waiting for their attachment, by engine session.
-        self._chunk_heads: dict[str, tuple[str, str]] = {}
-        self._client_ip: dict[str, str] = {}
-
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
-        ip = environ.get("REMOTE_ADDR", "")
-        refused = self.service.admission.connect(ip)
-        if refused is not None:
-            # python-engineio answers a refused connect with HTTP 401 before
-            # any upgrade: the client sees a failed connection, nothing more.
-            log.info("connection from %s refused: %s limit reached", ip, refused.replace("_", " "))
-            return False
-        self._client_ip[eio_sid] = ip
-        return await super()._handle_eio_connect(eio_sid, environ)
-
-    async def _handle_event(
-        self, eio_sid: str, namespace: str | None, ack_id: int | None, data: Any
-    ) -> None:
-        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
-        if sid is None or not self.manager.is_connected(sid, namespace or "/"):
-            return
-        ack = _Ack(eio_sid, ack_id) if ack_id is not None else None
-        if not isinstance(data, list) or not data or not isinstance(data[0], str):
-            # socket.io-parser rejects these outright; answering is kinder, but
-            # each answer is a send, so they count against the event limit
-            # like any other control event.
-            allowed = self.service.admission.allow_event(sid)
-            if ack is not None:
-                reply = errors.EVENT_NAME_MISSING if allowed else EVENT_RATE_LIMITED
-                await self.service.send_ack(ack, (reply,))
-            return
-        await self.service.on_event(sid, data[0], tuple(data[1:]), ack)
-
-    async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
-        self._chunk_heads.pop(eio_sid, None)
-        await super()._handle_eio_disconnect(eio_sid, reason)
-        ip = self._client_ip.pop(eio_sid, None)
-        if ip is not None:
-            self.service.admission.disconnect(ip)
-
-    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            head = self._chunk_heads.pop(eio_sid, None)
-            if head is not None:
-                await self.service.relay_chunk(eio_sid, head[0], head[1], data)
-                return
-        elif (
-            data.startswith(_CHUNK_HEAD)
-            and data.endswith(_CHUNK_TAIL)
-            and eio_sid not in self._binary_packet
-            and eio_sid not in self._chunk_heads
-        ):
-            name = data[len(_CHUNK_HEAD) : -len(_CHUNK_TAIL)]
-            if name and '"' not in name and "\\" not in name:
-                self._chunk_heads[eio_sid] = (data, name)
-                return
-        try:
-            if isinstance(data, str) and eio_sid not in self._binary_packet:
-                decoded = codec.decode(data)
-                if decoded is not None:
-                    packet_type, ack_id, payload = decoded
-                    if packet_type == codec.EVENT:
-                        await self._handle_event(eio_sid, "/", ack_id, payload)
-                    else:
-                        await self._handle_ack(eio_sid, "/", ack_id, payload)
-                    return
-            await super()._handle_eio_message(eio_sid, data)
-            pending = self._binary_packet.get(eio_sid)
-            if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
-                raise ValueError("too many binary attachments")
-        except Exception as exc:
-            self._binary_packet.pop(eio_sid, None)
-            log.info("closing %s: malformed Socket.IO packet (%s)", eio_sid, _short(str(exc)))
-            await self.eio.disconnect(eio_sid)
+    owner: Owner
+    session: Session
 
 
 class RendezvousService:
@@ -191,15 +59,15 @@ class RendezvousService:
         self.started = time.time()
         self.admission = Admission(config.limits, time.monotonic)
         self.core = Rendezvous(
-            directory if directory is not None else LocalDirectory(),
+            directory if directory is not None else MemoryDirectory(),
             config.rules,
             announce_interval=config.announce_interval,
             announce_budget=config.announce_budget,
             clock=time.monotonic,
         )
+        self.node = self.core.directory.node
         self.sio = SocketServer(
             self,
-            async_mode="aiohttp",
             cors_allowed_origins=list(config.cors_origins)
             if config.cors_origins != ("*",)
             else "*",
@@ -208,26 +76,17 @@ class RendezvousService:
             max_http_buffer_size=config.max_message_size,
             websocket_compression=config.websocket_compression,
             trust_proxy=config.trust_proxy,
-            # The rendezvous logs what matters itself; python-socketio's own
-            # per-packet logging would dominate the CPU profile.
-            logger=False,
-            engineio_logger=False,
         )
         if config.allow_peers_file:
             self.core.allowed_peers = load_allowed_peers(config.allow_peers_file)
             log.info("private swarm: %d peer ids allowed", len(self.core.allowed_peers))
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self._eio_sid: dict[str, str] = {}
-        self._remote: dict[str, str] = {}
-        self._dial_acks: dict[DialKey, _Ack] = {}
-        self._dial_timers: dict[DialKey, asyncio.TimerHandle] = {}
-        self._incoming_ack: dict[DialKey, tuple[str, int]] = {}
+        self._clients: dict[SocketId, _Client] = {}
+        self._dials = DialBook()
+        self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
-        self.fanout = AnnouncementFanout(self.core, self._socket_of)
+        self.fanout = AnnouncementFanout(self.core.directory, self._local_session)
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -250,8 +109,8 @@ class RendezvousService:
     async def drain(self) -> None:
         """Give dials in flight up to ``shutdown_grace`` seconds to be answered
         (called once the server accepts no new connections)."""
-        if self._dial_acks:
-            log.info("waiting for %d dials in flight", len(self._dial_acks))
+        if self._dials:
+            log.info("waiting for %d dials in flight", len(self._dials))
             self._drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), self.config.shutdown_grace)
@@ -262,23 +121,9 @@ class RendezvousService:
             self._ticker.cancel()
             self._ticker = None
         self.fanout.close()
-        for timer in self._dial_timers.values():
-            timer.cancel()
-        self._dial_timers.clear()
-        await self._close_all_sockets()
+        self._dials.close()
+        await self.sio.close_all()
         await self.sio.shutdown()
-        for task in list(self._tasks):
-            task.cancel()
-
-    async def _close_all_sockets(self) -> None:
-        # python-engineio's own disconnect-all waits until every socket's queue
-        # is drained, which a long-polling client that stopped polling never
-        # does; close without waiting and end each writer explicitly instead.
-        eio = self.sio.eio
-        for sock in list(eio.sockets.values()):
-            await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-            sock.queue.put_nowait(None)
-        eio.sockets.clear()
 
     async def _announce_loop(self) -> None:
         """The one periodic task: announcement rounds, and now and then a sweep
@@ -289,7 +134,7 @@ class RendezvousService:
             await asyncio.sleep(tick)
             now = time.monotonic()
             try:
-                await self.perform(self.core.announcements_due(now))
+                self.perform(self.core.announcements_due(now))
                 # This round's share goes out now, with any joins gathered.
                 self.fanout.flush()
                 if now >= next_sweep:
@@ -298,252 +143,238 @@ class RendezvousService:
             except Exception:
                 log.exception("announcement round failed")
 
-    # -- connections ------------------------------------------------------------------
+    # -- connections (the Socket.IO server's Handler) ----------------------------------
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        self._eio_sid[sid] = eio_sid
-        self._remote[sid] = environ.get("REMOTE_ADDR", "")
-        self.core.connect(sid)
+    def admit(self, remote: str) -> bool:
+        refused = self.admission.connect(remote)
+        if refused is None:
+            return True
+        log.info("connection from %s refused: %s limit reached", remote, refused.replace("_", " "))
+        return False
+
+    def released(self, remote: str) -> None:
+        self.admission.disconnect(remote)
+
+    async def connected(self, sid: SocketId, session: Session) -> None:
+        self._clients[sid] = _Client(self.core.connect(sid), session)
         log.debug(
-            "connect %s from %s (%s)",
-            sid,
-            self._remote[sid],
-            "v2/EIO3" if self.sio.is_v2(eio_sid) else "v4/EIO4",
+            "connect %s from %s (%s)", sid, session.remote, "v2/EIO3" if session.v2 else "v4/EIO4"
         )
 
-    async def _on_disconnect(self, sid: str, reason: str = "") -> None:
-        owned = list(self.core.directory.owned_by(sid))
+    async def disconnected(self, sid: SocketId, reason: str) -> None:
+        client = self._clients.get(sid)
+        owned = self.core.owned_by(sid)
         effects = self.core.disconnect(sid)
         self.admission.forget_connection(sid)
-        for key in [k for k in self._dial_acks if k.dialer == sid]:
-            self._forget_dial(key)
-        await self.perform(effects)
+        if client is not None:
+            for key in self._dials.dialed_by(client.owner):
+                self._forget_dial(key)
+        self.perform(effects)
         for address in owned:
-            log.info("left %s (%s)", address, reason or "disconnect")
-        self._eio_sid.pop(sid, None)
-        self._remote.pop(sid, None)
+            log.info("left %s (%s)", _logged(address), reason or "disconnect")
+        self._clients.pop(sid, None)
 
     # -- requests ---------------------------------------------------------------------
 
-    async def relay_chunk(self, eio_sid: str, head: str, name: str, chunk: bytes) -> None:
+    async def chunk(self, sid: SocketId, stream: str, head: str, data: bytes) -> None:
         """Forward one relayed chunk, already split into its packet text and
         attachment, without decoding or re-encoding either when the stream is
         flowing: the sink receives the same bytes the source sent."""
-        sid = self.sio.manager.sid_from_eio_sid(eio_sid, "/")
-        if sid is None:
+        client = self._clients.get(sid)
+        if client is None:
             return
-        sink = self.core.streams.open_sink(sid, name)
+        sink = self.core.streams.open_sink(client.owner, stream)
         if sink is None:
-            await self.on_event(sid, STREAM_QUEUE + name, (chunk,), None)
+            self.perform(self.core.stream_event(sid, events.QUEUE + stream, (data,)))
             return
-        if await self._cut_if_behind(sid, name, sink):
+        if self._cut_if_behind(client.owner, stream, sink):
             return
-        self._enqueue(
-            sink,
-            [
-                eio_packet.Packet(eio_packet.MESSAGE, head),
-                eio_packet.Packet(eio_packet.MESSAGE, chunk),
-            ],
-        )
+        session = self._session_of(sink)
+        if session is not None:
+            session.send_binary(head, data)
 
-    async def on_event(self, sid: str, event: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
+    async def ack(self, sid: SocketId, ack_id: int, args: tuple[Any, ...]) -> None:
+        """A listener answered ``ss-incomming``."""
+        key = self._dials.answered(sid, ack_id)
+        if key is not None:
+            self.perform(self.core.dial_answered(key, args[0] if args else None))
+
+    async def event(
+        self, sid: SocketId, event: str | None, args: tuple[Any, ...], ack_id: int | None
+    ) -> None:
+        client = self._clients.get(sid)
+        if client is None:
+            return
         try:
-            if event.startswith(STREAM_PREFIX):
-                if event.startswith(STREAM_QUEUE):
-                    name = event[len(STREAM_QUEUE) :]
-                    sink = self.core.streams.open_sink(sid, name)
-                    if sink is not None and await self._cut_if_behind(sid, name, sink):
-                        return
-                await self.perform(self.core.stream_event(sid, event, args))
-            elif not self.admission.allow_event(sid):
-                # A flood of control events is answered (when it asks for an
-                # answer) but not served, so it cannot crowd out other clients.
-                if ack is not None:
-                    await self.send_ack(ack, (EVENT_RATE_LIMITED,))
-            elif event == "ss-join":
-                await self._join(sid, args, ack)
-            elif event == "ss-dial":
-                await self._dial(sid, args, ack)
-            elif event == "ss-leave":
-                self._leave(sid, args)
-                if ack is not None:
-                    await self.send_ack(ack, ())
-            elif ack is not None:
-                await self.send_ack(ack, (f"Unknown event: {_short(event, 64)}",))
+            self._event(client, sid, event, args, ack_id)
         except Exception:
-            log.exception("error handling %s from %s", _short(event, 64), sid)
-            if ack is not None:
-                await self.send_ack(ack, ("Internal server error",))
+            log.exception("error handling %s from %s", _logged(event), sid)
+            if ack_id is not None:
+                self._ack(client, ack_id, refusal_ack(Refusal(Reason.INTERNAL_ERROR)))
 
-    async def _join(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
-        if ack is None:
-            return  # the reference ignores joins that cannot be answered
-        if not self.admission.allow(self._remote.get(sid, ""), "joins"):
-            await self._refuse_join(sid, ack, JOIN_RATE_LIMITED)
+    def _event(
+        self,
+        client: _Client,
+        sid: SocketId,
+        event: str | None,
+        args: tuple[Any, ...],
+        ack_id: int | None,
+    ) -> None:
+        if event is not None and event.startswith(events.STREAM_PREFIX):
+            if event.startswith(events.QUEUE):
+                name = event[len(events.QUEUE) :]
+                sink = self.core.streams.open_sink(client.owner, name)
+                if sink is not None and self._cut_if_behind(client.owner, name, sink):
+                    return
+            self.perform(self.core.stream_event(sid, event, args))
             return
-        address = args[0] if args else None
-        data = args[1] if len(args) > 1 else None
-        if not isinstance(address, str) or not isinstance(data, str):
-            await self._refuse_join(
-                sid, ack, f"{errors.BAD_REQUEST}: ss-join expects (multiaddr, string)"
+        if not self.admission.allow_event(sid):
+            # A flood of control events is answered (when it asks for an
+            # answer) but not served, so it cannot crowd out other clients.
+            if ack_id is not None:
+                self._ack(client, ack_id, refusal_ack(Refusal(Reason.EVENT_RATE_LIMITED)))
+            return
+        if event == events.JOIN:
+            if ack_id is not None:  # the reference ignores joins that cannot be answered
+                self._join(client, sid, args, ack_id)
+        elif event == events.DIAL:
+            if ack_id is not None:  # the reference ignores dials that cannot be answered
+                self._dial(client, sid, args, ack_id)
+        elif event == events.LEAVE:
+            request = parse_leave(args)
+            if self.core.leave(sid, request) and request is not None:
+                log.info(
+                    "left %s from %s (ss-leave)", _logged(request.address), client.session.remote
+                )
+            if ack_id is not None:
+                self._ack(client, ack_id, ())
+        elif ack_id is not None:
+            # socket.io-parser refuses events without a name outright;
+            # answering is kinder, and counts against the event limit above.
+            refusal = (
+                Refusal(Reason.BAD_REQUEST, EVENT_NAME_MISSING)
+                if event is None
+                else unknown_event(event)
             )
-            return
-        if len(address) > MAX_ADDRESS_LENGTH or not is_multiaddr(address):
-            await self._refuse_join(sid, ack, errors.INVALID_MULTIADDR)
-            return
-        if len(data) > MAX_CHALLENGE_DATA_LENGTH:
-            await self._refuse_join(sid, ack, f"{errors.BAD_REQUEST}: challenge data too long")
-            return
-        reply, effects = self.core.join(sid, address, data)
-        await self.perform(effects)
-        await self.send_ack(ack, reply)
-        if reply[0] is not None:
-            log.info("join failed %s from %s: %s", address, self._remote.get(sid), reply[0])
-        elif len(reply) > 2:
-            log.info("joined %s from %s", address, self._remote.get(sid))
+            self._ack(client, ack_id, refusal_ack(refusal))
 
-    async def _refuse_join(self, sid: str, ack: _Ack, problem: str) -> None:
-        self.core.stats.joins_failure += 1
-        log.info("join refused from %s: %s", self._remote.get(sid), problem)
-        await self.send_ack(ack, (problem,))
+    def _join(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
+        remote = client.session.remote
+        request = (
+            parse_join(args)
+            if self.admission.allow(remote, "joins")
+            else Refusal(Reason.JOIN_RATE_LIMITED)
+        )
+        reply, effects = self.core.join(sid, request)
+        self.perform(effects)
+        self._ack(client, ack_id, join_ack(reply))
+        address = _logged(args[0] if args else None)
+        if isinstance(reply, Refusal):
+            log.info("join refused %s from %s: %s", address, remote, reply.text)
+        elif isinstance(reply, Joined):
+            log.info("joined %s from %s", address, remote)
 
-    def _leave(self, sid: str, args: tuple[Any, ...]) -> None:
-        address = args[0] if args else None
-        if isinstance(address, str) and address in self.core.directory.owned_by(sid):
-            self.core.leave(sid, address)
-            log.info("left %s (ss-leave)", address)
-
-    async def _dial(self, sid: str, args: tuple[Any, ...], ack: _Ack | None) -> None:
-        if ack is None:
-            return  # the reference ignores dials that cannot be answered
-        if not self.admission.allow(self._remote.get(sid, ""), "dials"):
-            self.core.stats.dials_failure += 1
-            await self.send_ack(ack, (DIAL_RATE_LIMITED,))
+    def _dial(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
+        remote = client.session.remote
+        request = (
+            parse_dial(args)
+            if self.admission.allow(remote, "dials")
+            else Refusal(Reason.DIAL_RATE_LIMITED)
+        )
+        refusal, effects = self.core.dial(sid, request)
+        from_addr = _logged(args[0] if args else None)
+        to_addr = _logged(args[1] if len(args) > 1 else None)
+        if refusal is not None:
+            log.info("dial %s -> %s from %s failed: %s", from_addr, to_addr, remote, refusal.text)
+            self._ack(client, ack_id, refusal_ack(refusal))
             return
-        from_addr, to_addr, dial_id = [*args, None, None, None][:3]
-        if not (
-            isinstance(from_addr, str)
-            and isinstance(to_addr, str)
-            and isinstance(dial_id, str)
-            and 0 < len(dial_id) <= MAX_DIAL_ID_LENGTH
-            and len(from_addr) <= MAX_ADDRESS_LENGTH
-            and len(to_addr) <= MAX_ADDRESS_LENGTH
-        ):
-            self.core.stats.dials_failure += 1
-            await self.send_ack(
-                ack, (f"{errors.BAD_REQUEST}: ss-dial expects (multiaddr, multiaddr, dial id)",)
-            )
-            return
-        reply, effects = self.core.dial(sid, from_addr, to_addr, dial_id)
-        if reply is not None:
-            log.info("dial %s -> %s failed: %s", from_addr, to_addr, reply[0])
-            await self.send_ack(ack, reply)
-            return
-        key = DialKey(sid, dial_id)
-        self._dial_acks[key] = ack
-        log.info("dial %s -> %s (%s)", from_addr, to_addr, dial_id)
-        await self.perform(effects)
+        dial_id = str(args[2])
+        self._dials.add(DialKey(client.owner, dial_id), ack_id)
+        log.info("dial %s -> %s from %s (%s)", from_addr, to_addr, remote, _logged(dial_id))
+        self.perform(effects)
 
     # -- effects ------------------------------------------------------------------------
 
-    async def perform(self, effects: Iterable[Effect]) -> None:
+    def perform(self, effects: Iterable[Effect]) -> None:
+        """Carry out the rules' effects in order, each routed to its owner."""
         for effect in effects:
-            if isinstance(effect, Emit):
-                await self.send_event(effect.to, effect.event, effect.args)
-            elif isinstance(effect, Announce):
-                self.fanout.add(effect)
-            elif isinstance(effect, AskIncoming):
-                await self._ask_incoming(effect)
-            elif isinstance(effect, AnswerDial):
-                await self._answer_dial(effect)
+            match effect:
+                case Emit(to, event, args):
+                    self._emit(to, event, args)
+                case Announce():
+                    self.fanout.add(effect)
+                case AskIncoming():
+                    self._ask_incoming(effect)
+                case AnswerDial(dial, reply):
+                    record = self._forget_dial(dial)
+                    client = self._clients.get(dial.dialer.socket)
+                    if record is not None and client is not None:
+                        answer = dial_ack(reply)
+                        if answer:
+                            log.info(
+                                "dial %s failed: %s", _logged(dial.dial_id), _logged(answer[0])
+                            )
+                        self._ack(client, record.ack_id, answer)
+                case _:
+                    assert_never(effect)
 
-    async def send_event(
-        self, sid: str, event: str, args: tuple[object, ...], ack_id: int | None = None
+    def _session_of(self, owner: Owner) -> Session | None:
+        """The session effects for ``owner`` are written to, if it is a live
+        socket of this node (the only route there is yet)."""
+        return self._local_session(owner.socket) if owner.node == self.node else None
+
+    def _local_session(self, sid: SocketId) -> Session | None:
+        client = self._clients.get(sid)
+        return client.session if client is not None else None
+
+    def _emit(
+        self, to: Owner, event: str, args: tuple[object, ...], ack_id: int | None = None
     ) -> None:
-        eio_sid = self._eio_sid.get(sid)
-        if eio_sid is not None:
-            await self._send(eio_sid, codec.EVENT, [event, *args], ack_id)
-
-    async def send_ack(self, ack: _Ack, reply: tuple[object, ...]) -> None:
-        await self._send(ack.eio_sid, codec.ACK, list(reply), ack.id)
-
-    async def _send(
-        self, eio_sid: str, packet_type: int, data: list[Any], ack_id: int | None
-    ) -> None:
-        sock: Socket | None = self.sio.eio.sockets.get(eio_sid)
-        if sock is None:
+        session = self._session_of(to)
+        if session is None:
             return
-        text = codec.encode(packet_type, data, ack_id)
+        text = codec.encode(codec.EVENT, [event, *args], ack_id)
         if text is not None:
-            sock.send_text(text)
-            return
-        # Binary data (a relayed chunk held until its stream was accepted).
-        pkt = self.sio.packet_class(packet_type, namespace="/", data=data, id=ack_id)
-        await self.sio._send_packet(eio_sid, pkt)
+            session.send_text(text)
+        elif event.startswith(events.QUEUE) and len(args) == 1 and isinstance(args[0], bytes):
+            # A relayed chunk held until its stream was accepted.
+            session.send_binary(codec.chunk_head(event[len(events.QUEUE) :]), args[0])
+        else:
+            raise TypeError(f"{event} cannot be encoded")
 
-    def _socket_of(self, sid: str) -> Socket | None:
-        sock: Socket | None = self.sio.eio.sockets.get(self._eio_sid.get(sid, ""))
-        return sock
+    def _ack(self, client: _Client, ack_id: int, reply: tuple[object, ...]) -> None:
+        text = codec.encode(codec.ACK, list(reply), ack_id)
+        assert text is not None  # replies are JSON: strings, lists, None
+        client.session.send_text(text)
 
-    def _enqueue(self, sid: str, packets: list[eio_packet.Packet]) -> None:
-        sock = self._socket_of(sid)
-        if sock is not None:
-            sock.enqueue(packets)
-
-    async def _cut_if_behind(self, source: str, name: str, sink: str) -> bool:
+    def _cut_if_behind(self, source: Owner, name: str, sink: Owner) -> bool:
         """Cut the stream if its receiver has too much relayed data unread."""
-        sock = self._socket_of(sink)
-        behind = sock.queued_bytes if sock is not None else 0
+        session = self._session_of(sink)
+        behind = session.queued_bytes if session is not None else 0
         if behind <= self.config.relay_buffer_limit:
             return False
-        log.info("relay %s cut: its receiver is %d bytes behind", name, behind)
-        await self.perform(self.core.streams.cut(source, name))
+        log.info("relay %s cut: its receiver is %d bytes behind", _logged(name), behind)
+        self.perform(self.core.streams.cut(source, name))
         return True
 
-    async def _ask_incoming(self, effect: AskIncoming) -> None:
-        key = effect.dial
-
-        async def answered(*data: Any) -> None:
-            self._incoming_ack.pop(key, None)
-            await self.perform(self.core.dial_answered(key, data[0] if data else None))
-
-        ack_id = self.sio.manager._generate_ack_id(effect.to, answered)
-        self._incoming_ack[key] = (effect.to, ack_id)
-        loop = asyncio.get_running_loop()
-        self._dial_timers[key] = loop.call_later(
-            self.config.dial_timeout, self._dial_timed_out, key
+    def _ask_incoming(self, effect: AskIncoming) -> None:
+        ack_id = next(self._ack_ids)
+        timer = asyncio.get_running_loop().call_later(
+            self.config.dial_timeout, self._dial_timed_out, effect.dial
         )
-        await self.send_event(effect.to, "ss-incomming", effect.args, ack_id=ack_id)
+        self._dials.asked(effect.dial, effect.to, ack_id, timer)
+        self._emit(effect.to, events.INCOMING, effect.args, ack_id)
 
     def _dial_timed_out(self, key: DialKey) -> None:
-        self._dial_timers.pop(key, None)
-        self._spawn(self.perform(self.core.dial_timed_out(key)))
+        self.perform(self.core.dial_timed_out(key))
 
-    async def _answer_dial(self, effect: AnswerDial) -> None:
-        ack = self._dial_acks.get(effect.dial)
-        self._forget_dial(effect.dial)
-        if ack is None:
-            return
-        if effect.reply:
-            log.info("dial %s failed: %s", effect.dial.dial_id, _short(effect.reply[0]))
-        await self.send_ack(ack, effect.reply)
-
-    def _forget_dial(self, key: DialKey) -> None:
-        self._dial_acks.pop(key, None)
-        timer = self._dial_timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
-        if self._drained is not None and not self._dial_acks:
+    def _forget_dial(self, key: DialKey) -> DialRecord | None:
+        record = self._dials.pop(key)
+        if self._drained is not None and not self._dials:
             self._drained.set()
-        target = self._incoming_ack.pop(key, None)
-        if target is not None:
-            # A late answer from the listener must find nothing to resolve.
-            callbacks = self.sio.manager.callbacks.get(target[0])
-            if callbacks is not None:
-                callbacks.pop(target[1], None)
+        return record
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+def _logged(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return shorten(text, LOGGED)

@@ -4,12 +4,19 @@ The rules (``rendezvous.py``, ``relay.py``) never touch a socket: every state
 change returns a list of these effects, in the order they must reach the wire.
 Order matters to clients: a stream's ``accept`` goes to the dialer before
 ``ss-incomming`` goes to the listener.  Announcements are the exception: they
-are gathered for a moment and sent together (see ``fanout.py``).
+are gathered for a moment and sent together (see ``server/fanout.py``).
+
+Effects are addressed to :class:`~wsstar.directory.Owner` values, not to bare
+socket ids: the I/O layer routes each to the node its owner is on.  The union
+:data:`Effect` is closed; the interpreter matches on it exhaustively.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from wsstar.directory import Owner
+from wsstar.wire.replies import DialReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +26,7 @@ class DialKey:
     Dial ids are chosen by clients, so they are only unique per dialer.
     """
 
-    dialer: str
+    dialer: Owner
     dial_id: str
 
 
@@ -27,7 +34,7 @@ class DialKey:
 class Emit:
     """Send the event ``event(*args)`` to one socket, with no ack."""
 
-    to: str
+    to: Owner
     event: str
     args: tuple[object, ...]
 
@@ -43,26 +50,26 @@ class Announce:
     """
 
     address: str
-    skip: str | None
+    skip: Owner | None
 
 
 @dataclass(frozen=True, slots=True)
 class AskIncoming:
     """Send ``ss-incomming`` to a listener and report its ack (or silence) back
-    to :meth:`wsstar.rendezvous.Rendezvous.dial_answered` /
-    :meth:`~wsstar.rendezvous.Rendezvous.dial_timed_out`."""
+    to :meth:`wsstar.star.rendezvous.Rendezvous.dial_answered` /
+    :meth:`~wsstar.star.rendezvous.Rendezvous.dial_timed_out`."""
 
-    to: str
+    to: Owner
     dial: DialKey
     args: tuple[object, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerDial:
-    """Ack a pending ``ss-dial`` with ``reply`` (``[]`` or ``[error]``)."""
+    """Ack a pending ``ss-dial``: connected, or why not."""
 
     dial: DialKey
-    reply: tuple[object, ...]
+    reply: DialReply
 
 
 Effect = Emit | Announce | AskIncoming | AnswerDial

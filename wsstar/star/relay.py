@@ -10,7 +10,7 @@ then may be sent chunks.  The server is in the middle: it tells the source
 ``accept`` as soon as the stream exists, holds chunks until the sink's own
 ``accept`` arrives, then forwards in order.
 
-Streams are keyed by (socket, name) on each side, never by name alone:
+Streams are keyed by (owner, name) on each side, never by name alone:
 names come from clients, and one client must not be able to inject chunks into
 another's stream by guessing its dial id.
 """
@@ -19,41 +19,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wsstar.directory import Owner
 from wsstar.star.effects import Emit
+from wsstar.wire.events import ACCEPT, ERROR, QUEUE, StreamEvent, other_half
+from wsstar.wire.reasons import Reason
 
-PREFIX = "socket.io-pull-stream."
-ACCEPT = PREFIX + "accept."
-QUEUE = PREFIX + "queue."
-ERROR = PREFIX + "error."
-
-#: What the sink is told when a stream is cut for holding too much unread data.
-BACKLOG_OVERFLOW = "Relay buffer limit exceeded"
-
-
-def parse_stream_event(event: str) -> tuple[str, str] | None:
-    """Split ``socket.io-pull-stream.<kind>.<name>`` into (kind, name).
-
-    Returns None for anything else, including an empty name: stale or odd
-    pull-stream events are normal (clients flush them after a reconnect) and
-    are ignored rather than answered.
-    """
-    if not event.startswith(PREFIX):
-        return None
-    kind, dot, name = event[len(PREFIX) :].partition(".")
-    if not dot or not name or kind not in ("accept", "queue", "error"):
-        return None
-    return kind, name
+#: What both sides are told when a stream is cut for holding too much unread data.
+BACKLOG_OVERFLOW = Reason.RELAY_OVERFLOW.value
 
 
 @dataclass(slots=True)
 class _Stream:
-    source: str
-    sink: str
+    source: Owner
+    sink: Owner
     name: str
     accepted: bool = False
     source_done: bool = False
-    # Events held until the sink accepts: ("queue", chunk) or ("error", value).
-    backlog: list[tuple[str, object]] = field(default_factory=list)
+    # Events held until the sink accepts: (QUEUE, chunk) or (ERROR, value).
+    backlog: list[tuple[StreamEvent, object]] = field(default_factory=list)
     backlog_bytes: int = 0
 
 
@@ -64,8 +47,8 @@ class StreamTable:
         self.backlog_limit = backlog_limit
         # socket -> stream name -> stream, on each side: a departing socket
         # finds its own streams without looking at anyone else's.
-        self._by_source: dict[str, dict[str, _Stream]] = {}
-        self._by_sink: dict[str, dict[str, _Stream]] = {}
+        self._by_source: dict[Owner, dict[str, _Stream]] = {}
+        self._by_sink: dict[Owner, dict[str, _Stream]] = {}
         self._sink_count = 0
         #: Streams cut because their receiver fell too far behind.
         self.overflows = 0
@@ -75,14 +58,14 @@ class StreamTable:
         still have an end to deliver)."""
         return self._sink_count
 
-    def sockets(self) -> set[str]:
+    def sockets(self) -> set[Owner]:
         """Every socket that still has a stream entry, sending or receiving."""
         return set(self._by_source) | set(self._by_sink)
 
-    def exists(self, source: str, name: str) -> bool:
+    def exists(self, source: Owner, name: str) -> bool:
         return name in self._by_source.get(source, ())
 
-    def open(self, source: str, sink: str, name: str) -> list[Emit]:
+    def open(self, source: Owner, sink: Owner, name: str) -> list[Emit]:
         """Start relaying ``name`` from ``source`` to ``sink``.
 
         The caller checks :meth:`exists` first; opening a stream twice would
@@ -94,14 +77,14 @@ class StreamTable:
         self._sink_count += 1
         return [Emit(source, ACCEPT + name, ())]
 
-    def discard(self, source: str, name: str) -> None:
+    def discard(self, source: Owner, name: str) -> None:
         """Forget a stream that will never be used (its dial failed)."""
         stream = self._source_stream(source, name)
         if stream is not None:
             self._finish_source(stream)
             self._remove_sink_side(stream)
 
-    def accept(self, sink: str, name: str) -> list[Emit]:
+    def accept(self, sink: Owner, name: str) -> list[Emit]:
         stream = self._by_sink.get(sink, {}).get(name)
         if stream is None or stream.accepted:
             return []
@@ -113,14 +96,14 @@ class StreamTable:
             self._remove_sink_side(stream)
         return out
 
-    def open_sink(self, source: str, name: str) -> str | None:
+    def open_sink(self, source: Owner, name: str) -> Owner | None:
         """The socket ``source``'s chunks for ``name`` go straight to, if the
         stream is flowing (its sink has accepted); None means the chunk must go
         through :meth:`queue`."""
         stream = self._source_stream(source, name)
         return stream.sink if stream is not None and stream.accepted else None
 
-    def queue(self, source: str, name: str, chunk: bytes) -> list[Emit]:
+    def queue(self, source: Owner, name: str, chunk: bytes) -> list[Emit]:
         stream = self._source_stream(source, name)
         if stream is None:
             return []
@@ -131,14 +114,14 @@ class StreamTable:
             # The sink is not reading; keeping everything would let one
             # client grow the server's memory without bound.
             self.overflows += 1
-            stream.backlog = [("error", BACKLOG_OVERFLOW)]
+            stream.backlog = [(StreamEvent.ERROR, BACKLOG_OVERFLOW)]
             stream.backlog_bytes = 0
             self._finish_source(stream)
             return []
-        stream.backlog.append(("queue", chunk))
+        stream.backlog.append((StreamEvent.QUEUE, chunk))
         return []
 
-    def end(self, source: str, name: str, value: object) -> list[Emit]:
+    def end(self, source: Owner, name: str, value: object) -> list[Emit]:
         """The source ended the stream: ``true`` for a normal end, else an error
         that is forwarded unchanged."""
         stream = self._source_stream(source, name)
@@ -148,10 +131,10 @@ class StreamTable:
         if stream.accepted:
             self._remove_sink_side(stream)
             return [Emit(stream.sink, ERROR + name, (value,))]
-        stream.backlog.append(("error", value))
+        stream.backlog.append((StreamEvent.ERROR, value))
         return []
 
-    def cut(self, source: str, name: str) -> list[Emit]:
+    def cut(self, source: Owner, name: str) -> list[Emit]:
         """End a flowing stream whose receiver cannot keep up.
 
         Its sink is told :data:`BACKLOG_OVERFLOW` (after what it already has
@@ -165,13 +148,12 @@ class StreamTable:
             return []
         self.overflows += 1
         out = self.end(source, name, BACKLOG_OVERFLOW)
-        dial_id, _, half = name.rpartition(".")
-        other = {"dialer": "listener", "listener": "dialer"}.get(half)
-        if dial_id and other is not None:
-            out.extend(self.end(stream.sink, f"{dial_id}.{other}", BACKLOG_OVERFLOW))
+        other = other_half(name)
+        if other is not None:
+            out.extend(self.end(stream.sink, other, BACKLOG_OVERFLOW))
         return out
 
-    def drop_socket(self, sid: str) -> list[Emit]:
+    def drop_socket(self, owner: Owner) -> list[Emit]:
         """A socket is gone: end what it was sending, forget what it was receiving.
 
         Its outgoing streams end normally (``true``) toward their sinks, as
@@ -179,18 +161,17 @@ class StreamTable:
         sources' later chunks are ignored like any unknown stream's.
         """
         out: list[Emit] = []
-        for name in list(self._by_source.get(sid, ())):
-            out.extend(self.end(sid, name, True))
-        for stream in list(self._by_sink.get(sid, {}).values()):
+        for name in list(self._by_source.get(owner, ())):
+            out.extend(self.end(owner, name, True))
+        for stream in list(self._by_sink.get(owner, {}).values()):
             self._finish_source(stream)
             self._remove_sink_side(stream)
         return out
 
-    def _deliver(self, stream: _Stream, kind: str, value: object) -> Emit:
-        event = (QUEUE if kind == "queue" else ERROR) + stream.name
-        return Emit(stream.sink, event, (value,))
+    def _deliver(self, stream: _Stream, kind: StreamEvent, value: object) -> Emit:
+        return Emit(stream.sink, kind.name_for(stream.name), (value,))
 
-    def _source_stream(self, source: str, name: str) -> _Stream | None:
+    def _source_stream(self, source: Owner, name: str) -> _Stream | None:
         streams = self._by_source.get(source)
         return streams.get(name) if streams is not None else None
 
@@ -203,12 +184,12 @@ class StreamTable:
             self._sink_count -= 1
 
 
-def _forget(index: dict[str, dict[str, _Stream]], sid: str, name: str) -> bool:
+def _forget(index: dict[Owner, dict[str, _Stream]], owner: Owner, name: str) -> bool:
     """Remove one entry, and the socket's map once it is empty so departed
     sockets leave nothing behind; True if the entry was there."""
-    streams = index.get(sid)
+    streams = index.get(owner)
     if streams is None or streams.pop(name, None) is None:
         return False
     if not streams:
-        del index[sid]
+        del index[owner]
     return True

@@ -1,10 +1,12 @@
 """The rendezvous rules: join (with the crypto challenge), leave, dial, announce.
 
 Plain synchronous code that knows nothing of sockets.  Each socket is an opaque
-id; each request returns the ack to send back (if the request gets one now) and
-the :mod:`~wsstar.effects` to carry out first.  The I/O layer
-(:mod:`wsstar.server`) only decodes requests, calls in here, and performs the
-effects in order.
+id; each request returns the reply to send back (if the request gets one now)
+and the :mod:`~wsstar.star.effects` to carry out first.  The I/O layer
+(:mod:`wsstar.server.service`) only parses requests, calls in here, and
+performs the effects in order.  Every request is counted here, once, when its
+outcome is known, including those the I/O layer refused before they got here
+(it passes the :class:`~wsstar.wire.reasons.Refusal` in).
 
 Behaviour follows ``libp2p-websocket-star-rendezvous@0.4.1`` as clients observe
 it.  Where the reference hangs, leaks or answers with an opaque ``{}``, the
@@ -18,8 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wsstar import errors
-from wsstar.directory import PeerDirectory
+from wsstar.directory import Owner, PeerDirectory, SocketId
 from wsstar.identity.addresses import claimed_peer_id, is_websocket_star
 from wsstar.identity.keys import (
     InvalidPublicKey,
@@ -30,9 +31,18 @@ from wsstar.identity.keys import (
 )
 from wsstar.star.announce import AnnouncementSchedule
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect
-from wsstar.star.relay import StreamTable, parse_stream_event
-
-Reply = tuple[object, ...]
+from wsstar.star.relay import StreamTable
+from wsstar.wire.events import DIALER_HALF, LISTENER_HALF, StreamEvent, parse_stream_event
+from wsstar.wire.reasons import Reason, Refusal
+from wsstar.wire.replies import (
+    CONNECTED,
+    Challenge,
+    DialReply,
+    Joined,
+    JoinReply,
+    ListenerError,
+)
+from wsstar.wire.requests import DialRequest, JoinRequest, LeaveRequest
 
 
 def make_nonce() -> str:
@@ -98,6 +108,7 @@ class _Challenge:
 class _Socket:
     """What the rules remember about one connected socket."""
 
+    owner: Owner
     #: Addresses this socket joined and may dial from, in join order.  Unlike
     #: ownership this survives a takeover by a newer socket, as in the reference.
     authorised: list[str] = field(default_factory=list)
@@ -110,7 +121,7 @@ class _Socket:
 
 @dataclass(slots=True)
 class _PendingDial:
-    target: str
+    target: Owner
     from_addr: str
 
 
@@ -133,7 +144,7 @@ class Rendezvous:
         self.stats = Stats()
         self._clock = clock
         self._nonce = nonce_factory
-        self._sockets: dict[str, _Socket] = {}
+        self._sockets: dict[SocketId, _Socket] = {}
         self._dials: dict[DialKey, _PendingDial] = {}
         #: Peer ids admitted in a private swarm (None: everyone).  Replaced,
         #: never mutated, when the list is reloaded.
@@ -141,118 +152,135 @@ class Rendezvous:
 
     # -- connection lifecycle ----------------------------------------------
 
-    def connect(self, sid: str) -> None:
-        self._sockets[sid] = _Socket()
+    def connect(self, sid: SocketId) -> Owner:
+        """A socket of this node connected; returns how effects address it."""
+        owner = Owner(self.directory.node, sid)
+        self._sockets[sid] = _Socket(owner)
+        return owner
 
-    def disconnect(self, sid: str) -> list[Effect]:
+    def disconnect(self, sid: SocketId) -> list[Effect]:
         """Forget a socket: its addresses (only those it still owns), challenges,
         dials and streams.  Returns what the other parties must be told."""
         state = self._sockets.pop(sid, None)
         if state is None:
             return []
-        for address in self.directory.release_all(sid):
+        for address in self.directory.release_all(state.owner):
             self.schedule.remove(address)
         out: list[Effect] = []
         for dial_id in state.dialing:
             # The dialer is gone: nobody is left to ack, and the stream the
             # listener might accept later would only feed a closed socket.
-            key = DialKey(sid, dial_id)
-            self._dials.pop(key, None)
+            self._dials.pop(DialKey(state.owner, dial_id), None)
         for key in state.incoming:
             if self._dials.pop(key, None) is not None:
-                out.extend(self._fail_dial(key, errors.DIAL_TARGET_GONE))
-        out.extend(self.streams.drop_socket(sid))
+                out.extend(self._fail_dial(key, Refusal(Reason.DIAL_TARGET_GONE)))
+        out.extend(self.streams.drop_socket(state.owner))
         return out
+
+    def owned_by(self, sid: SocketId) -> list[str]:
+        """The addresses a socket of this node owns now."""
+        state = self._sockets.get(sid)
+        return list(self.directory.owned_by(state.owner)) if state is not None else []
 
     # -- ss-join / ss-leave --------------------------------------------------
 
-    def join(self, sid: str, address: str, data: str) -> tuple[Reply, list[Effect]]:
-        """One ``ss-join``: a challenge step, a response step, or a plain join."""
+    def join(self, sid: SocketId, request: JoinRequest | Refusal) -> tuple[JoinReply, list[Effect]]:
+        """One ``ss-join``: a challenge step, a response step, or a plain join;
+        or a request the I/O layer already refused, counted here."""
+        if isinstance(request, Refusal):
+            return self._join_failed(request)
         state = self._sockets[sid]
+        address, data = request.address, request.data
         if self.settings.strict_multiaddr and not is_websocket_star(address):
-            return self._join_failed(errors.INVALID_MULTIADDR)
+            return self._join_failed(Refusal(Reason.INVALID_MULTIADDR))
         if not self.settings.crypto_challenge:
-            return self._finish_join(sid, state, address)
+            return self._finish_join(state, address)
         if data == "":
-            return self._join_failed(errors.NO_ID_PROVIDED)
+            return self._join_failed(Refusal(Reason.NO_ID_PROVIDED))
         now = self._clock()
         challenge = state.challenges.pop(address, None)
         if challenge is None:
             return self._issue_challenge(state, address, data, now)
         if challenge.expires >= now:
-            return self._answer_challenge(sid, state, address, challenge, data)
+            return self._answer_challenge(state, address, challenge, data)
         # Too late to answer.  The data may still be a fresh public key from a
         # client starting over; if it is not, say why the signature was refused.
         reply, effects = self._issue_challenge(state, address, data, now)
-        if reply[0] is not None and str(reply[0]).startswith(errors.INVALID_PUBLIC_KEY):
-            return (errors.CHALLENGE_EXPIRED,), effects
+        if isinstance(reply, Refusal) and reply.reason is Reason.INVALID_PUBLIC_KEY:
+            return Refusal(Reason.CHALLENGE_EXPIRED), effects
         return reply, effects
 
-    def leave(self, sid: str, address: str) -> None:
-        """``ss-leave``: only the current owner can leave an address."""
+    def leave(self, sid: SocketId, request: LeaveRequest | None) -> bool:
+        """``ss-leave``: only the current owner can leave an address.  True if
+        the address was left."""
         state = self._sockets.get(sid)
-        if state is None or not self.directory.release(address, sid):
-            return
-        state.authorised = [a for a in state.authorised if a != address]
-        self.schedule.remove(address)
+        if (
+            request is None
+            or state is None
+            or not self.directory.release(request.address, state.owner)
+        ):
+            return False
+        state.authorised = [a for a in state.authorised if a != request.address]
+        self.schedule.remove(request.address)
+        return True
 
     def _issue_challenge(
         self, state: _Socket, address: str, pubkey_hex: str, now: float
-    ) -> tuple[Reply, list[Effect]]:
+    ) -> tuple[JoinReply, list[Effect]]:
         claimed = claimed_peer_id(address)
         if claimed is None:
-            return self._join_failed(errors.NO_PEER_ID_IN_ADDRESS)
+            return self._join_failed(Refusal(Reason.NO_PEER_ID_IN_ADDRESS))
         try:
             key = decode_public_key(lenient_unhex(pubkey_hex))
         except InvalidPublicKey as exc:
-            return self._join_failed(f"{errors.INVALID_PUBLIC_KEY}: {exc}")
+            return self._join_failed(Refusal(Reason.INVALID_PUBLIC_KEY, str(exc)))
         if claimed not in key.peer_ids():
-            return self._join_failed(errors.ID_MISMATCH)
+            return self._join_failed(Refusal(Reason.ID_MISMATCH))
         if not self._admitted(key):
-            return self._join_failed(errors.PEER_NOT_ALLOWED)
+            return self._join_failed(Refusal(Reason.PEER_NOT_ALLOWED))
         self._expire_challenges(state, now)
         if len(state.challenges) >= self.settings.max_pending_challenges:
-            return self._join_failed(errors.TOO_MANY_CHALLENGES)
+            return self._join_failed(Refusal(Reason.TOO_MANY_CHALLENGES))
         nonce = self._nonce()
         state.challenges[address] = _Challenge(key, nonce, now + self.settings.challenge_lifetime)
-        return (None, nonce), []
+        return Challenge(nonce), []
 
     def _answer_challenge(
-        self, sid: str, state: _Socket, address: str, challenge: _Challenge, sig_hex: str
-    ) -> tuple[Reply, list[Effect]]:
+        self, state: _Socket, address: str, challenge: _Challenge, sig_hex: str
+    ) -> tuple[JoinReply, list[Effect]]:
         # The nonce was popped before we got here: it answers one attempt only,
         # so a captured signature cannot be replayed.
         try:
             valid = challenge.key.verify(challenge.nonce.encode(), lenient_unhex(sig_hex))
         except MalformedSignature:
-            return self._join_failed(errors.CRYPTO_ERROR)
+            return self._join_failed(Refusal(Reason.CRYPTO_ERROR))
         if not valid:
-            return self._join_failed(errors.SIGNATURE_INVALID)
+            return self._join_failed(Refusal(Reason.SIGNATURE_INVALID))
         if not self._admitted(challenge.key):  # the list may have been reloaded meanwhile
-            return self._join_failed(errors.PEER_NOT_ALLOWED)
-        return self._finish_join(sid, state, address)
+            return self._join_failed(Refusal(Reason.PEER_NOT_ALLOWED))
+        return self._finish_join(state, address)
 
     def _admitted(self, key: PublicKey) -> bool:
         return self.allowed_peers is None or not self.allowed_peers.isdisjoint(key.peer_ids())
 
-    def _finish_join(self, sid: str, state: _Socket, address: str) -> tuple[Reply, list[Effect]]:
+    def _finish_join(self, state: _Socket, address: str) -> tuple[JoinReply, list[Effect]]:
         if (
             address not in state.authorised
             and len(state.authorised) >= self.settings.max_addresses_per_socket
         ):
-            return self._join_failed(errors.TOO_MANY_ADDRESSES)
-        self.directory.claim(address, sid)
+            return self._join_failed(Refusal(Reason.TOO_MANY_ADDRESSES))
+        self.directory.claim(address, state.owner)
         if address not in state.authorised:
             state.authorised.append(address)
         self.schedule.add(address, self._clock())
         self.stats.joins_success += 1
         others = [a for a in self.directory.addresses() if a != address]
         announcement = self._announcement(address)
-        return (None, None, others), [announcement] if announcement is not None else []
+        return Joined(others), [announcement] if announcement is not None else []
 
-    def _join_failed(self, message: str) -> tuple[Reply, list[Effect]]:
+    def _join_failed(self, refusal: Refusal) -> tuple[JoinReply, list[Effect]]:
         self.stats.joins_failure += 1
-        return (message,), []
+        return refusal, []
 
     def _expire_challenges(self, state: _Socket, now: float) -> None:
         expired = [a for a, c in state.challenges.items() if c.expires < now]
@@ -265,9 +293,10 @@ class Rendezvous:
         """``ws-peer(address)`` for every owner of another joined address,
         each once (the reference repeats it per address); None if that is
         nobody."""
-        owner = self.directory.owner(address)
-        skip = owner if owner is not None and len(self.directory.owned_by(owner)) == 1 else None
-        if len(self.directory.owners()) <= (skip is not None):
+        directory = self.directory
+        owner = directory.owner(address)
+        skip = owner if owner is not None and len(directory.owned_by(owner)) == 1 else None
+        if directory.owner_count() <= (skip is not None):
             return None
         return Announce(address, skip)
 
@@ -282,28 +311,37 @@ class Rendezvous:
     # -- ss-dial ---------------------------------------------------------------
 
     def dial(
-        self, sid: str, from_addr: str, to_addr: str, dial_id: str
-    ) -> tuple[Reply | None, list[Effect]]:
-        """``ss-dial``: either an immediate error reply, or ``None`` and the
+        self, sid: SocketId, request: DialRequest | Refusal
+    ) -> tuple[Refusal | None, list[Effect]]:
+        """``ss-dial``: either an immediate refusal, or ``None`` and the
         effects that ask the listener; the reply then comes from
         :meth:`dial_answered`, :meth:`dial_timed_out` or a disconnect."""
+        if isinstance(request, Refusal):
+            return self._dial_failed(request), []
         state = self._sockets[sid]
-        if from_addr not in state.authorised:
-            return self._dial_failed(errors.NOT_AUTHORIZED), []
-        target = self.directory.owner(to_addr)
-        if target is None:
-            return self._dial_failed(errors.PEER_NOT_FOUND), []
+        if request.from_addr not in state.authorised:
+            return self._dial_failed(Refusal(Reason.NOT_AUTHORIZED)), []
+        target = self.directory.owner(request.to_addr)
+        # Only this node's sockets can be asked: there is no route to another
+        # node's yet, so its peers are not found from here.
+        listener = (
+            self._sockets.get(target.socket)
+            if target is not None and target.node == self.directory.node
+            else None
+        )
+        if target is None or listener is None:
+            return self._dial_failed(Refusal(Reason.PEER_NOT_FOUND)), []
         if len(state.dialing) >= self.settings.max_pending_dials_per_socket:
-            return self._dial_failed(errors.TOO_MANY_DIALS), []
-        key = DialKey(sid, dial_id)
-        forward = dial_id + ".dialer"
-        if key in self._dials or self.streams.exists(sid, forward):
-            return self._dial_failed(errors.DIAL_ID_IN_USE), []
-        self._dials[key] = _PendingDial(target, from_addr)
-        state.dialing.add(dial_id)
-        self._sockets[target].incoming.add(key)
-        effects: list[Effect] = list(self.streams.open(sid, target, forward))
-        effects.append(AskIncoming(target, key, (dial_id, from_addr)))
+            return self._dial_failed(Refusal(Reason.TOO_MANY_DIALS)), []
+        key = DialKey(state.owner, request.dial_id)
+        forward = request.dial_id + DIALER_HALF
+        if key in self._dials or self.streams.exists(state.owner, forward):
+            return self._dial_failed(Refusal(Reason.DIAL_ID_IN_USE)), []
+        self._dials[key] = _PendingDial(target, request.from_addr)
+        state.dialing.add(request.dial_id)
+        listener.incoming.add(key)
+        effects: list[Effect] = list(self.streams.open(state.owner, target, forward))
+        effects.append(AskIncoming(target, key, (request.dial_id, request.from_addr)))
         return None, effects
 
     def dial_answered(self, key: DialKey, error: object) -> list[Effect]:
@@ -313,18 +351,18 @@ class Rendezvous:
         if pending is None:
             return []
         if error:
-            return self._fail_dial(key, error)
+            return self._fail_dial(key, ListenerError(error))
         self.stats.dials_success += 1
         effects: list[Effect] = list(
-            self.streams.open(pending.target, key.dialer, key.dial_id + ".listener")
+            self.streams.open(pending.target, key.dialer, key.dial_id + LISTENER_HALF)
         )
-        effects.append(AnswerDial(key, ()))
+        effects.append(AnswerDial(key, CONNECTED))
         return effects
 
     def dial_timed_out(self, key: DialKey) -> list[Effect]:
         if self._take_dial(key) is None:
             return []
-        return self._fail_dial(key, errors.DIAL_TIMEOUT)
+        return self._fail_dial(key, Refusal(Reason.DIAL_TIMEOUT))
 
     def pending_dials(self) -> int:
         return len(self._dials)
@@ -333,40 +371,41 @@ class Rendezvous:
         pending = self._dials.pop(key, None)
         if pending is None:
             return None
-        dialer = self._sockets.get(key.dialer)
+        dialer = self._sockets.get(key.dialer.socket)
         if dialer is not None:
             dialer.dialing.discard(key.dial_id)
-        target = self._sockets.get(pending.target)
+        target = self._sockets.get(pending.target.socket)
         if target is not None:
             target.incoming.discard(key)
         return pending
 
-    def _fail_dial(self, key: DialKey, error: object) -> list[Effect]:
-        self.streams.discard(key.dialer, key.dial_id + ".dialer")
-        self._dial_failed(error)
-        return [AnswerDial(key, (error,))]
-
-    def _dial_failed(self, error: object) -> Reply:
+    def _fail_dial(self, key: DialKey, reply: DialReply) -> list[Effect]:
+        self.streams.discard(key.dialer, key.dial_id + DIALER_HALF)
         self.stats.dials_failure += 1
-        return (error,)
+        return [AnswerDial(key, reply)]
+
+    def _dial_failed(self, refusal: Refusal) -> Refusal:
+        self.stats.dials_failure += 1
+        return refusal
 
     # -- pull-stream relay -------------------------------------------------------
 
-    def stream_event(self, sid: str, event: str, args: tuple[object, ...]) -> list[Effect]:
+    def stream_event(self, sid: SocketId, event: str, args: tuple[object, ...]) -> list[Effect]:
         """Route one ``socket.io-pull-stream.*`` event; unknown streams are ignored."""
         parsed = parse_stream_event(event)
-        if parsed is None or sid not in self._sockets:
+        state = self._sockets.get(sid)
+        if parsed is None or state is None:
             return []
         kind, name = parsed
-        if kind == "accept":
-            return list(self.streams.accept(sid, name))
+        if kind is StreamEvent.ACCEPT:
+            return list(self.streams.accept(state.owner, name))
         value = args[0] if args else None
-        if kind == "error":
-            return list(self.streams.end(sid, name, value))
+        if kind is StreamEvent.ERROR:
+            return list(self.streams.end(state.owner, name, value))
         chunk = to_chunk(value)
         if chunk is None:
             return []
-        return list(self.streams.queue(sid, name, chunk))
+        return list(self.streams.queue(state.owner, name, chunk))
 
     # -- introspection (metrics, health, tests) -------------------------------------
 

@@ -6,9 +6,14 @@ dial alone is eight of them.  python-socketio turns each into a ``Packet``
 object, walks its data looking for binary, and builds a fresh JSON encoder or
 decoder per call (non-default ``json`` arguments do that).  Here the same text
 is produced and read with one prepared encoder and decoder.  Everything else
-(other namespaces, binary packets, connects) returns None and goes the
-python-socketio way; the wire format is the same either way (tested against
-python-socketio's own ``Packet``).
+(other namespaces, binary packets from clients, connects) returns None and
+goes the python-socketio way; the wire format is the same either way (tested
+against python-socketio's own ``Packet``).
+
+Relayed chunks are the one binary packet handled here in both directions: a
+binary event with a single attachment, whose text every socket.io client
+writes the same way, so a flowing chunk is recognised by its text alone and
+forwarded as received.
 """
 
 from __future__ import annotations
@@ -17,8 +22,17 @@ import json
 import re
 from typing import Any
 
+from wsstar.wire.events import QUEUE
+
 EVENT = 2
 ACK = 3
+BINARY_EVENT = 5
+
+# A relayed chunk as every socket.io client encodes it: a binary event with one
+# attachment, no ack id, namespace "/".
+_CHUNK_HEAD = f'{BINARY_EVENT}1-["{QUEUE}'
+_CHUNK_TAIL = '",{"_placeholder":true,"num":0}]'
+_PLACEHOLDER = {"_placeholder": True, "num": 0}
 
 #: Ack ids are at most 99 digits (python-socketio refuses longer ones).
 _HEAD = re.compile(r"([23])([0-9]{0,99})(?=\[)")
@@ -59,3 +73,21 @@ def encode(packet_type: int, data: list[Any], ack_id: int | None = None) -> str 
     except TypeError:
         return None
     return f"{packet_type}{'' if ack_id is None else ack_id}{body}"
+
+
+def chunk_head(stream: str) -> str:
+    """The text packet of a relayed chunk for ``stream``; its attachment (the
+    chunk's bytes) follows as a binary message."""
+    return f"{BINARY_EVENT}1-" + _encoder.encode([QUEUE + stream, _PLACEHOLDER])
+
+
+def chunk_stream(text: str) -> str | None:
+    """The stream name if ``text`` is the head of a relayed chunk in the exact
+    form :func:`chunk_head` writes; None for anything else, which must then be
+    decoded in full."""
+    if not (text.startswith(_CHUNK_HEAD) and text.endswith(_CHUNK_TAIL)):
+        return None
+    name = text[len(_CHUNK_HEAD) : -len(_CHUNK_TAIL)]
+    if not name or '"' in name or "\\" in name:
+        return None
+    return name

@@ -1,11 +1,17 @@
-"""Engine.IO transport details shared by both protocol generations.
+"""Engine.IO sessions and websockets, for both protocol generations.
 
 python-engineio's aiohttp driver is close to what a public server needs but not
 quite: it negotiates permessage-deflate on every websocket (costly on
 already-compressed libp2p traffic, and off by default in JS socket.io >= 3),
 reports every client as 127.0.0.1, and lets a malformed frame escape its
-receive loop as an exception instead of closing that one connection.  This
-module holds the replacements; ``eio3.py`` builds on them for Engine.IO v3.
+receive loop as an exception instead of closing that one connection.  Its
+session loops also cost a task per frame.  This module holds the
+replacements; ``eio3.py`` builds on them for Engine.IO v3.
+
+:class:`Socket` is also what the rest of the server sees of a connection,
+through the :class:`~wsstar.server.engineio.Session` protocol: it writes
+Socket.IO packet text and pre-built frames, and says how far behind its
+client is.
 """
 
 from __future__ import annotations
@@ -23,12 +29,11 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from wsstar.wire.eio3 import TEXT_PACKET_TYPES
+
 log = logging.getLogger("wsstar.engine")
 
 Environ = dict[str, Any]
-
-#: Engine.IO packet types a client may send as a text frame ('0'..'6').
-_TEXT_PACKET_TYPES = frozenset("0123456")
 
 #: Text packets at least this long are written straight to an idle websocket.
 DIRECT_TEXT_MIN = 4096
@@ -67,6 +72,7 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
     async def __call__(self, environ: Environ) -> web.WebSocketResponse:
         request: web.Request = environ["aiohttp.request"]
+        self._request = request
         self._sock = web.WebSocketResponse(
             max_msg_size=self.server.max_http_buffer_size,
             compress=bool(getattr(self.server, "websocket_compression", False)),
@@ -98,12 +104,13 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
                 data, opcode = message, _BINARY
             parts.append(_frame_header(opcode, len(data)))
             parts.append(data)
-        writer = self._sock._writer
-        if writer is None or writer.transport.is_closing():
+        transport = self._transport()
+        if transport is None:
             raise ConnectionResetError("websocket transport is closing")
-        writer.transport.writelines(parts)
-        if writer.protocol._paused:
-            await writer.protocol._drain_helper()
+        transport.writelines(parts)
+        protocol = self._request.protocol
+        if protocol.writing_paused:
+            await protocol._drain_helper()
 
     def write_frames(self, frames: bytes) -> bool:
         """Write bytes that are already whole websocket frames, at once.
@@ -115,22 +122,27 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         There is no drain: the caller bounds what it writes by
         :meth:`buffered_bytes`.
         """
-        writer = self._sock._writer
-        if self._sock.compress or writer is None or writer.transport.is_closing():
+        transport = self._transport()
+        if self._sock.compress or transport is None:
             return False
-        writer.transport.write(frames)
+        transport.write(frames)
         return True
 
     def buffered_bytes(self) -> int:
         """Bytes written to the transport that the client has not taken yet."""
-        writer = self._sock._writer
-        return writer.transport.get_write_buffer_size() if writer is not None else 0
+        transport = self._request.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def _transport(self) -> asyncio.Transport | None:
+        """The connection's transport while it can still be written to."""
+        transport = self._request.transport
+        return None if transport is None or transport.is_closing() else transport
 
     async def wait(self) -> str | bytes:
         msg = await self._sock.receive()
         if msg.type == aiohttp.WSMsgType.TEXT:
             text: str = msg.data
-            if not text or text[0] not in _TEXT_PACKET_TYPES:
+            if not text or text[0] not in TEXT_PACKET_TYPES:
                 raise InvalidFrame(f"not an Engine.IO packet: {text[:40]!r}")
             return text
         if msg.type == aiohttp.WSMsgType.BINARY:
@@ -172,6 +184,10 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     closed: bool
     closing: bool
 
+    #: The client's address, and whether it speaks Socket.IO v2 (set when it
+    #: connects to the default namespace).
+    remote = ""
+    v2 = False
     #: Bytes of binary payload queued for this client and not yet written:
     #: what a slow reader makes the server hold (relay flow control).
     queued_bytes = 0
@@ -225,16 +241,27 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             return
         self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
 
-    def enqueue(self, packets: list[eio_packet.Packet]) -> None:
-        """Queue packets for an open session without python-engineio's
-        per-packet logging and heartbeat check (the monitor checks heartbeats
-        anyway): the path of every announcement and relayed chunk."""
+    def send_binary(self, head: str, data: bytes) -> None:
+        """Send a Socket.IO packet with one binary attachment (a relayed
+        chunk): its text, then the attachment, as two messages."""
         if self.closed or self.closing:
             return
-        for pkt in packets:
-            if pkt.binary:
-                self.queued_bytes += len(pkt.data)
-            self.queue.put_nowait(pkt)
+        self.queued_bytes += len(data)
+        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, head))
+        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data))
+
+    def send_texts(self, texts: list[str]) -> None:
+        """Queue several text messages (announcements that could not be
+        written as frames at once)."""
+        if self.closed or self.closing:
+            return
+        for text in texts:
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
+
+    def queued_packets(self) -> int:
+        """Messages waiting in the send queue."""
+        size: int = self.queue.qsize()
+        return size
 
     def _written(self, packets: list[Any]) -> None:
         for pkt in packets:
