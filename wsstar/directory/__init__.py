@@ -104,3 +104,6 @@ class PeerDirectory(ABC):
     def local_sockets(self) -> Collection[SocketId]:
         """This node's sockets that own at least one address: the ones an
         announcement is written to."""
+
+
+__all__ = ["LOCAL_NODE", "NodeId", "Owner", "PeerDirectory", "SocketId"]

@@ -11,11 +11,10 @@ from wsstar.server.engineio.compat import check_versions
 check_versions()
 
 from wsstar.server.engineio.server import (  # noqa: E402  (after the version check)
-    EngineId,
     Handler,
     Session,
     SocketServer,
 )
 from wsstar.server.engineio.session import text_frame  # noqa: E402
 
-__all__ = ["EngineId", "Handler", "Session", "SocketServer", "text_frame"]
+__all__ = ["Handler", "Session", "SocketServer", "text_frame"]

@@ -137,10 +137,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             **kwargs,
         )
         self._handler = handler
-        self._v2: set[str] = set()
+        self._v2: set[EngineId] = set()
         # Relay chunk headers waiting for their attachment, by engine session.
-        self._chunk_heads: dict[str, tuple[str, str]] = {}
-        self._admitted: dict[str, str] = {}
+        self._chunk_heads: dict[EngineId, tuple[str, str]] = {}
+        #: The client address of each session admitted, to release it once.
+        self._admitted: dict[EngineId, str] = {}
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
 
@@ -172,10 +173,10 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             # python-engineio answers a refused connect with HTTP 401 before
             # any upgrade: the client sees a failed connection, nothing more.
             return False
-        self._admitted[eio_sid] = remote
+        self._admitted[EngineId(eio_sid)] = remote
         await super()._handle_eio_connect(eio_sid, environ)
         if environ.get(EIO3):
-            self._v2.add(eio_sid)
+            self._v2.add(EngineId(eio_sid))
             # A v2 client never sends CONNECT for "/": the server connects it
             # and it waits for our bare "40" before firing 'connect'.
             await self._handle_connect(eio_sid, "/", None)
@@ -187,27 +188,30 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if sock is None:
             return
         sock.remote = environ.get("REMOTE_ADDR", "")
-        sock.v2 = eio_sid in self._v2
+        sock.v2 = EngineId(eio_sid) in self._v2
         await self._handler.connected(SocketId(sid), sock)
 
     async def _on_disconnect(self, sid: str, reason: str = "") -> None:
         await self._handler.disconnected(SocketId(sid), reason)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: str) -> None:
-        self._chunk_heads.pop(eio_sid, None)
+        engine_id = EngineId(eio_sid)
+        self._chunk_heads.pop(engine_id, None)
         await super()._handle_eio_disconnect(eio_sid, reason)
-        self._v2.discard(eio_sid)
-        remote = self._admitted.pop(eio_sid, None)
+        self._v2.discard(engine_id)
+        remote = self._admitted.pop(engine_id, None)
         if remote is not None:
             self._handler.released(remote)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
-        if eio_sid in self._v2 and self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
+        if EngineId(eio_sid) in self._v2 and self.manager.sid_from_eio_sid(
+            eio_sid, namespace or "/"
+        ):
             return  # already connected implicitly; a second CONNECT changes nothing
         await super()._handle_connect(eio_sid, namespace, data)
 
     async def _send_packet(self, eio_sid: str, pkt: sio_packet.Packet) -> None:
-        if eio_sid in self._v2:
+        if EngineId(eio_sid) in self._v2:
             if pkt.packet_type == sio_packet.CONNECT:
                 pkt = self.packet_class(sio_packet.CONNECT, namespace=pkt.namespace)
             elif pkt.packet_type == sio_packet.CONNECT_ERROR:
@@ -246,17 +250,18 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         await self._handler.ack(sid, ack_id, tuple(data) if isinstance(data, list) else ())
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        engine_id = EngineId(eio_sid)
         if isinstance(data, bytes):
-            head = self._chunk_heads.pop(eio_sid, None)
+            head = self._chunk_heads.pop(engine_id, None)
             if head is not None:
                 sid = self.manager.sid_from_eio_sid(eio_sid, "/")
                 if sid is not None:
                     await self._handler.chunk(SocketId(sid), head[1], head[0], data)
                 return
-        elif eio_sid not in self._binary_packet and eio_sid not in self._chunk_heads:
+        elif eio_sid not in self._binary_packet and engine_id not in self._chunk_heads:
             stream = codec.chunk_stream(data)
             if stream is not None:
-                self._chunk_heads[eio_sid] = (data, stream)
+                self._chunk_heads[engine_id] = (data, stream)
                 return
         try:
             if isinstance(data, str) and eio_sid not in self._binary_packet:
