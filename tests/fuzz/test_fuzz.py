@@ -138,7 +138,7 @@ def problems(server: LiveServer) -> list[str]:
     for sid in core.directory.local_sockets():
         if sid not in connected:
             out.append(f"address owned by closed socket {sid}")
-    for owner in core.streams.sockets():
+    for owner in set(core.streams._by_source) | set(core.streams._by_sink):
         if owner.socket not in connected:
             out.append(f"stream entry of closed socket {owner}")
     for key, pending in core._dials.items():

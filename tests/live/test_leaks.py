@@ -22,7 +22,7 @@ def table_sizes(server: LiveServer) -> dict[str, int]:
         "local sockets": len(core.directory.local_sockets()),
         "schedule": len(core.schedule),
         "streams": len(core.streams),
-        "stream sockets": len(core.streams.sockets()),
+        "stream sockets": len(set(core.streams._by_source) | set(core.streams._by_sink)),
         "dials": core.pending_dials(),
         "challenges": core.pending_challenges(),
         "service clients": len(service._clients),

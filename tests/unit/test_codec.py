@@ -57,3 +57,27 @@ def test_other_packets_are_left_to_python_socketio(text: str) -> None:
 def test_malformed_json_raises_value_error(text: str) -> None:
     with pytest.raises(ValueError, match=r"Expecting|Extra data|integer too large"):
         codec.decode(text)
+
+
+@pytest.mark.parametrize("stream", ["d.dialer", "x.listener", "ünï.dialer", "a-b_c.dialer"])
+def test_chunk_head_is_python_socketios_binary_event(stream: str) -> None:
+    event = "socket.io-pull-stream.queue." + stream
+    expected = sio_packet.Packet(
+        sio_packet.EVENT, data=[event, b"\x00\x01"], namespace="/", binary=True
+    ).encode()
+    assert [codec.chunk_head(stream), b"\x00\x01"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "stream"),
+    [
+        (codec.chunk_head("d.dialer"), "d.dialer"),
+        ('51-["socket.io-pull-stream.queue.",{"_placeholder":true,"num":0}]', None),
+        ('51-["socket.io-pull-stream.queue.a\\"b",{"_placeholder":true,"num":0}]', None),
+        ('51-["socket.io-pull-stream.queue.a",{"_placeholder":true,"num":1}]', None),
+        ('52-["socket.io-pull-stream.queue.a",{"_placeholder":true,"num":0}]', None),
+        ('51-7["socket.io-pull-stream.queue.a",{"_placeholder":true,"num":0}]', None),
+    ],
+)
+def test_chunk_heads_are_recognised_only_in_their_usual_form(text: str, stream: str | None) -> None:
+    assert codec.chunk_stream(text) == stream

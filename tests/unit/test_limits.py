@@ -57,5 +57,5 @@ def test_reconnecting_does_not_reset_a_rate_limit_but_idle_state_is_swept() -> N
     admission.disconnect("a")
     clock.now += 10
     admission.sweep()
-    assert admission.tracked_addresses() == 0
+    assert admission._clients == {}
     assert admission.connections == 0

@@ -199,7 +199,7 @@ def test_leave_only_by_owner_and_revokes_dial_rights(clock: Clock) -> None:
     assert r.directory.owner("/a") == o("a")
     r.leave("a", LeaveRequest("/a"))
     assert r.directory.owner("/a") is None
-    assert "/a" not in r.schedule
+    assert "/a" not in r.schedule._current
     assert dial_(r, "a", "/a", "/b", "d1")[0] == (Reason.NOT_AUTHORIZED.value,)
 
 

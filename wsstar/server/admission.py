@@ -138,9 +138,6 @@ class Admission:
     def forget_connection(self, connection: str) -> None:
         self._event_buckets.pop(connection, None)
 
-    def tracked_addresses(self) -> int:
-        return len(self._clients)
-
     def sweep(self) -> None:
         """Forget addresses with no connection whose buckets have refilled."""
         for ip, client in list(self._clients.items()):

@@ -33,7 +33,7 @@ from wsstar.star.rendezvous import Rendezvous
 from wsstar.wire import codec, events
 from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, shorten, unknown_event
 from wsstar.wire.replies import Joined, dial_ack, join_ack, refusal_ack
-from wsstar.wire.requests import parse_dial, parse_join, parse_leave
+from wsstar.wire.requests import DialRequest, parse_dial, parse_join, parse_leave
 
 log = logging.getLogger("wsstar")
 
@@ -282,15 +282,21 @@ class RendezvousService:
             else Refusal(Reason.DIAL_RATE_LIMITED)
         )
         refusal, effects = self.core.dial(sid, request)
-        from_addr = _logged(args[0] if args else None)
-        to_addr = _logged(args[1] if len(args) > 1 else None)
         if refusal is not None:
+            from_addr = _logged(args[0] if args else None)
+            to_addr = _logged(args[1] if len(args) > 1 else None)
             log.info("dial %s -> %s from %s failed: %s", from_addr, to_addr, remote, refusal.text)
             self._ack(client, ack_id, refusal_ack(refusal))
             return
-        dial_id = str(args[2])
-        self._dials.add(DialKey(client.owner, dial_id), ack_id)
-        log.info("dial %s -> %s from %s (%s)", from_addr, to_addr, remote, _logged(dial_id))
+        assert isinstance(request, DialRequest)  # only a parsed request is ever served
+        self._dials.add(DialKey(client.owner, request.dial_id), ack_id)
+        log.info(
+            "dial %s -> %s from %s (%s)",
+            _logged(request.from_addr),
+            _logged(request.to_addr),
+            remote,
+            _logged(request.dial_id),
+        )
         self.perform(effects)
 
     # -- effects ------------------------------------------------------------------------

@@ -50,9 +50,6 @@ class AnnouncementSchedule:
     def __len__(self) -> int:
         return len(self._current)
 
-    def __contains__(self, address: object) -> bool:
-        return address in self._current
-
     def round_length(self) -> float:
         """Seconds in which every joined address is re-announced once."""
         others = len(self._current) - 1

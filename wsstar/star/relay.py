@@ -58,10 +58,6 @@ class StreamTable:
         still have an end to deliver)."""
         return self._sink_count
 
-    def sockets(self) -> set[Owner]:
-        """Every socket that still has a stream entry, sending or receiving."""
-        return set(self._by_source) | set(self._by_sink)
-
     def exists(self, source: Owner, name: str) -> bool:
         return name in self._by_source.get(source, ())
 

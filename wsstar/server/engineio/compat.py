@@ -41,11 +41,20 @@ HOOKS: tuple[Hook, ...] = (
     Hook(engineio.AsyncServer, "_bad_request", ("self", "message")),
     Hook(engineio.AsyncServer, "_ok", ("self", "packets", "headers", "jsonp_index")),
     Hook(engineio.AsyncServer, "_service_task", ("self",)),
-    # python-engineio sessions: the websocket loops (session.py).
+    # python-engineio sessions: the websocket loops (session.py) and the v3
+    # heartbeat and polling (eio3.py) override these.
     Hook(async_socket.AsyncSocket, "_websocket_handler", ("self", "ws")),
     Hook(async_socket.AsyncSocket, "close", ("self", "wait", "abort", "reason")),
+    Hook(async_socket.AsyncSocket, "send", ("self", "pkt")),
+    Hook(async_socket.AsyncSocket, "receive", ("self", "pkt")),
+    Hook(async_socket.AsyncSocket, "poll", ("self",)),
+    Hook(async_socket.AsyncSocket, "schedule_ping", ("self",)),
+    Hook(async_socket.AsyncSocket, "check_ping_timeout", ("self",)),
+    Hook(async_socket.AsyncSocket, "handle_get_request", ("self", "environ")),
+    Hook(async_socket.AsyncSocket, "handle_post_request", ("self", "environ")),
     Hook(eio_aiohttp.WebSocket, "__init__", ("self", "handler", "server")),
     Hook(eio_aiohttp.WebSocket, "__call__", ("self", "environ")),
+    Hook(eio_aiohttp.WebSocket, "wait", ("self",)),
     # python-socketio: the fast paths and the v2 handshake (server.py).
     Hook(socketio.AsyncServer, "_handle_eio_connect", ("self", "eio_sid", "environ")),
     Hook(socketio.AsyncServer, "_handle_eio_disconnect", ("self", "eio_sid", "reason")),
