@@ -34,6 +34,17 @@ class Eio3Client:
         self._reader: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        #: Cleared to stop reading (the server's writes then back up), set to
+        #: read again; with ``read_rate`` (bytes a second) binary frames are
+        #: taken no faster than that.
+        self.reading = asyncio.Event()
+        self.reading.set()
+        self.read_rate: float | None = None
+        #: With ``collect_chunks``, relayed chunks are kept here by stream
+        #: name, in order, instead of queued as events (a test may receive
+        #: megabytes of them).
+        self.collect_chunks = False
+        self.chunks: dict[str, list[bytes]] = {}
 
     @classmethod
     async def connect(cls, port: int, query: str = "", keepalive: bool = True) -> Eio3Client:
@@ -66,6 +77,9 @@ class Eio3Client:
     async def _read(self) -> None:
         try:
             async for msg in self.ws:
+                await self.reading.wait()
+                if msg.type == aiohttp.WSMsgType.BINARY and self.read_rate:
+                    await asyncio.sleep(len(msg.data) / self.read_rate)
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     self.frames.append(msg.data)
                     self._on_text(msg.data)
@@ -110,6 +124,10 @@ class Eio3Client:
             self._deliver(kind, ack_id, _fill(data, parts))
 
     def _deliver(self, kind: str, ack_id: int | None, data: Any) -> None:
+        queue = "socket.io-pull-stream.queue."
+        if self.collect_chunks and kind == "5" and data[0].startswith(queue):
+            self.chunks.setdefault(data[0][len(queue) :], []).append(data[1])
+            return
         if kind in "25":
             if data[0] == "ss-incomming" and ack_id is not None:
                 self.incoming[data[1]] = ack_id
@@ -181,6 +199,7 @@ class Eio3Client:
         await self.send_raw(f"43{self.incoming[dial_id]}[]")
 
     async def close(self) -> None:
+        self.reading.set()
         if self._pinger is not None:
             self._pinger.cancel()
         if not self.ws.closed:

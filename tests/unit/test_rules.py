@@ -365,3 +365,55 @@ def test_addresses_and_dials_per_socket_are_bounded(clock: Clock) -> None:
     assert dial_(r, "A", "/a1", "/b", "d2")[0] == (Reason.TOO_MANY_DIALS.value,)
     r.dial_answered(DialKey(o("A"), "d1"), None)
     assert dial_(r, "A", "/a1", "/b", "d2")[0] is None
+
+
+def test_a_dial_id_in_use_at_the_listener_is_refused(clock: Clock) -> None:
+    r = _two_peers(clock)
+    r.connect("C")
+    join_(r, "C", "/c", "")
+    in_use = (Reason.DIAL_ID_IN_USE.value,)
+    # Pending toward B: another dialer may not pick the same id for B.
+    assert dial_(r, "A", "/a", "/b", "X")[0] is None
+    assert dial_(r, "C", "/c", "/b", "X")[0] == in_use
+    # Answered and relaying: still refused, either way round.
+    r.stream_event(SocketId("B"), "socket.io-pull-stream.accept.X.dialer", ())
+    r.dial_answered(DialKey(o("A"), "X"), None)
+    assert dial_(r, "C", "/c", "/b", "X")[0] == in_use
+    # Another listener, or another id, is fine.
+    assert dial_(r, "C", "/c", "/a", "X")[0] is None
+    assert dial_(r, "C", "/c", "/b", "Y")[0] is None
+    assert r.stats.dials_failure == 2
+
+
+def test_dials_waiting_on_one_listener_are_capped(clock: Clock) -> None:
+    r = make(
+        clock, crypto_challenge=False, strict_multiaddr=False, max_pending_dials_per_listener=2
+    )
+    for sid in ("A", "B", "C", "L"):
+        r.connect(sid)
+        join_(r, sid, f"/{sid}", "")
+    assert dial_(r, "A", "/A", "/L", "1")[0] is None
+    assert dial_(r, "B", "/B", "/L", "2")[0] is None
+    assert dial_(r, "C", "/C", "/L", "3")[0] == (Reason.LISTENER_BUSY.value,)
+    r.dial_timed_out(DialKey(o("A"), "1"))
+    assert dial_(r, "C", "/C", "/L", "3")[0] is None
+
+
+def test_relayed_streams_per_socket_are_capped(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False, max_streams_per_socket=2)
+    for sid in ("A", "B"):
+        r.connect(sid)
+        join_(r, sid, f"/{sid}", "")
+    for dial_id in ("1", "2"):
+        assert dial_(r, "A", "/A", "/B", dial_id)[0] is None
+    assert dial_(r, "A", "/A", "/B", "3")[0] == (Reason.TOO_MANY_STREAMS.value,)
+    # The listener's own half counts against the listener.
+    r2 = make(clock, crypto_challenge=False, strict_multiaddr=False, max_streams_per_socket=1)
+    for sid in ("A", "B"):
+        r2.connect(sid)
+        join_(r2, sid, f"/{sid}", "")
+    dial_(r2, "A", "/A", "/B", "1")
+    dial_(r2, "B", "/B", "/A", "2")
+    assert r2.dial_answered(DialKey(o("A"), "1"), None) == [
+        AnswerDial(DialKey(o("A"), "1"), Refusal(Reason.TOO_MANY_STREAMS))
+    ]

@@ -28,9 +28,24 @@ class ServerConfig:
     #: relays chunks of at most a few hundred KiB; the reference's 1 MB limit
     #: sometimes cut real traffic.
     max_message_size: int = 4 * 1024 * 1024
-    #: Relayed bytes a client may have queued and unread before the stream
-    #: feeding it is cut (a stalled reader must not grow the server).
-    relay_buffer_limit: int = 16 * 1024 * 1024
+    #: Relay flow control's high-water mark, in bytes: past it the server
+    #: stops reading from whoever feeds a receiver (or from a sender whose
+    #: chunks wait for receivers to accept), and reads again below half of it.
+    relay_buffer_limit: int = 1024 * 1024
+    #: The same in packets waiting for one receiver (tiny chunks cost more
+    #: in packet objects than in bytes).
+    relay_packet_limit: int = 2048
+    #: Seconds a full receiver may take nothing before the streams feeding it
+    #: are cut: holding its senders forever helps nobody.
+    relay_stall_timeout: float = 30.0
+    #: All relayed data the server holds at once, in bytes; past it every
+    #: sender is held until half of it has gone out.
+    relay_memory_limit: int = 256 * 1024 * 1024
+    #: What may wait for one client, in bytes and packets, before it is
+    #: disconnected: far above what flow control lets an honest client reach,
+    #: so only a client that stopped reading gets there.
+    send_queue_bytes: int = 16 * 1024 * 1024
+    send_queue_packets: int = 8192
     #: permessage-deflate on websockets: off, because relayed libp2p traffic is
     #: encrypted and does not compress, and deflating it costs a third of the
     #: throughput.

@@ -303,8 +303,23 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "relay_buffer_limit",
         ("--relay-buffer-limit",),
-        "relayed bytes a client may leave unread; past that the stream feeding it is cut with "
+        "relay flow control's high-water mark in bytes: past it, the server stops reading "
+        "from the client(s) feeding a receiver, or from a sender whose chunks wait for a "
+        "receiver to accept, until they are below half of it",
+        parse=_positive_int,
+    ),
+    Option(
+        "relay_stall_timeout",
+        ("--relay-stall-timeout",),
+        "seconds a full receiver may take nothing before the streams feeding it are cut with "
         "`Relay buffer limit exceeded`, sent to both sides",
+        parse=_positive_float,
+    ),
+    Option(
+        "relay_memory_limit",
+        ("--relay-memory-limit",),
+        "relayed bytes the whole server may hold; past it every sender is held until half of "
+        "it has gone out",
         parse=_positive_int,
     ),
     Option(

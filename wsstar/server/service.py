@@ -29,6 +29,7 @@ from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
+from wsstar.star.flow import GLOBAL, FlowControl, Gate, Held
 from wsstar.star.rendezvous import Rendezvous
 from wsstar.wire import codec, events
 from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, shorten, unknown_event
@@ -76,12 +77,15 @@ class RendezvousService:
             max_http_buffer_size=config.max_message_size,
             websocket_compression=config.websocket_compression,
             trust_proxy=config.trust_proxy,
+            send_queue_bytes=config.send_queue_bytes,
+            send_queue_packets=config.send_queue_packets,
         )
         if config.allow_peers_file:
             self.core.allowed_peers = load_allowed_peers(config.allow_peers_file)
             log.info("private swarm: %d peer ids allowed", len(self.core.allowed_peers))
         self._clients: dict[SocketId, _Client] = {}
         self._dials = DialBook()
+        self.flow = FlowControl(config.relay_stall_timeout)
         self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
         self.fanout = AnnouncementFanout(self.core.directory, self._local_session)
@@ -137,6 +141,7 @@ class RendezvousService:
                 self.perform(self.core.announcements_due(now))
                 # This round's share goes out now, with any joins gathered.
                 self.fanout.flush()
+                self._relay_tick(now)
                 if now >= next_sweep:
                     next_sweep = now + SWEEP_INTERVAL
                     self.admission.sweep()
@@ -170,9 +175,13 @@ class RendezvousService:
             for key in self._dials.dialed_by(client.owner):
                 self._forget_dial(key)
         self.perform(effects)
+        self.flow.forget(sid)
+        self._clients.pop(sid, None)
+        if client is not None:
+            self._open(client.owner)  # whoever it held as a full receiver
+        self._recheck_held()
         for address in owned:
             log.info("left %s (%s)", _logged(address), reason or "disconnect")
-        self._clients.pop(sid, None)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -186,12 +195,12 @@ class RendezvousService:
         sink = self.core.streams.open_sink(client.owner, stream)
         if sink is None:
             self.perform(self.core.stream_event(sid, events.QUEUE + stream, (data,)))
-            return
-        if self._cut_if_behind(client.owner, stream, sink):
+            self._bound_held(client)
             return
         session = self._session_of(sink)
         if session is not None:
             session.send_binary(head, data)
+            self._bound_sink(client, sink, session)
 
     async def ack(self, sid: SocketId, ack_id: int, args: tuple[Any, ...]) -> None:
         """A listener answered ``ss-incomming``."""
@@ -221,12 +230,7 @@ class RendezvousService:
         ack_id: int | None,
     ) -> None:
         if event is not None and event.startswith(events.STREAM_PREFIX):
-            if event.startswith(events.QUEUE):
-                name = event[len(events.QUEUE) :]
-                sink = self.core.streams.open_sink(client.owner, name)
-                if sink is not None and self._cut_if_behind(client.owner, name, sink):
-                    return
-            self.perform(self.core.stream_event(sid, event, args))
+            self._stream_event(client, sid, event, args)
             return
         if not self.admission.allow_event(sid):
             # A flood of control events is answered (when it asks for an
@@ -353,15 +357,99 @@ class RendezvousService:
         assert text is not None  # replies are JSON: strings, lists, None
         client.session.send_text(text)
 
-    def _cut_if_behind(self, source: Owner, name: str, sink: Owner) -> bool:
-        """Cut the stream if its receiver has too much relayed data unread."""
-        session = self._session_of(sink)
-        behind = session.queued_bytes if session is not None else 0
-        if behind <= self.config.relay_buffer_limit:
-            return False
-        log.info("relay %s cut: its receiver is %d bytes behind", _logged(name), behind)
-        self.perform(self.core.streams.cut(source, name))
-        return True
+    # -- relay flow control ----------------------------------------------------------------
+
+    def _stream_event(
+        self, client: _Client, sid: SocketId, event: str, args: tuple[Any, ...]
+    ) -> None:
+        """A pull-stream event that did not take the chunk fast path."""
+        sink = (
+            self.core.streams.open_sink(client.owner, event[len(events.QUEUE) :])
+            if event.startswith(events.QUEUE)
+            else None
+        )
+        self.perform(self.core.stream_event(sid, event, args))
+        if sink is not None:
+            session = self._session_of(sink)
+            if session is not None:
+                self._bound_sink(client, sink, session)
+        elif event.startswith(events.QUEUE):
+            self._bound_held(client)
+        else:
+            # An accept sends held chunks on; an end may drop them.
+            self._recheck_held()
+
+    def _bound_sink(self, source: _Client, sink: Owner, session: Session) -> None:
+        """After relaying to ``sink``: hold the source while the sink is full,
+        or while the server as a whole holds too much."""
+        config = self.config
+        if (
+            session.backlog() > config.relay_buffer_limit
+            or session.queued_packets() > config.relay_packet_limit
+        ):
+            if not self.flow.holds(sink):
+                session.on_drained(
+                    config.relay_buffer_limit // 2,
+                    config.relay_packet_limit // 2,
+                    lambda: self._open(sink),
+                )
+            self._hold(source, sink, session.sent_bytes)
+        if self.sio.queued_bytes + self.core.streams.held_total() > config.relay_memory_limit:
+            self._hold(source, GLOBAL)
+
+    def _bound_held(self, source: _Client) -> None:
+        """After holding a chunk for a receiver that has not accepted: hold the
+        source once it has too much waiting that way."""
+        if self.core.streams.held_bytes(source.owner) > self.config.relay_buffer_limit:
+            self._hold(source, Held(source.owner.socket))
+
+    def _hold(self, source: _Client, gate: Gate, progress: int = 0) -> None:
+        if self.flow.hold(source.owner.socket, gate, time.monotonic(), progress):
+            source.session.pause()
+
+    def _open(self, gate: Gate) -> None:
+        for sid in self.flow.open(gate):
+            client = self._clients.get(sid)
+            if client is not None:
+                client.session.resume()
+
+    def _recheck_held(self) -> None:
+        low = self.config.relay_buffer_limit // 2
+        for gate in self.flow.held_gates():
+            owner = Owner(self.node, gate.source)
+            if self.core.streams.held_bytes(owner) <= low:
+                self._open(gate)
+
+    def _relay_tick(self, now: float) -> None:
+        """Cut the streams into receivers that stopped taking anything, drop
+        streams nobody accepted, and lift the server-wide hold once memory is
+        back under it."""
+        progress = {
+            sink: session.sent_bytes
+            for sink in self.flow.watched()
+            if (session := self._session_of(sink)) is not None
+        }
+        for sink in self.flow.stalled(now, progress):
+            effects: list[Effect] = []
+            for source, name in self.core.streams.feeding(sink):
+                effects.extend(self.core.streams.cut(source, name))
+                log.info(
+                    "relay %s cut: its receiver took nothing for %gs",
+                    _logged(name),
+                    self.config.relay_stall_timeout,
+                )
+            self.perform(effects)
+            self._open(sink)
+        expired = self.core.streams.expire(now, self.config.dial_timeout)
+        if expired:
+            self.perform(expired)
+        self._recheck_held()
+        if (
+            self.flow.holds(GLOBAL)
+            and self.sio.queued_bytes + self.core.streams.held_total()
+            <= self.config.relay_memory_limit // 2
+        ):
+            self._open(GLOBAL)
 
     def _ask_incoming(self, effect: AskIncoming) -> None:
         ack_id = next(self._ack_ids)

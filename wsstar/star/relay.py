@@ -33,6 +33,8 @@ class _Stream:
     source: Owner
     sink: Owner
     name: str
+    #: When the stream was opened (for unaccepted streams that expire).
+    opened: float = 0.0
     accepted: bool = False
     source_done: bool = False
     # Events held until the sink accepts: (QUEUE, chunk) or (ERROR, value).
@@ -43,14 +45,16 @@ class _Stream:
 class StreamTable:
     """Every half-stream the server is relaying."""
 
-    def __init__(self, backlog_limit: int) -> None:
-        self.backlog_limit = backlog_limit
+    def __init__(self) -> None:
         # socket -> stream name -> stream, on each side: a departing socket
         # finds its own streams without looking at anyone else's.
         self._by_source: dict[Owner, dict[str, _Stream]] = {}
         self._by_sink: dict[Owner, dict[str, _Stream]] = {}
         self._sink_count = 0
-        #: Streams cut because their receiver fell too far behind.
+        #: Bytes held for receivers that have not accepted yet, by source.
+        self._held: dict[Owner, int] = {}
+        #: Streams cut because their receiver fell too far behind, or never
+        #: accepted.
         self.overflows = 0
 
     def __len__(self) -> int:
@@ -61,13 +65,36 @@ class StreamTable:
     def exists(self, source: Owner, name: str) -> bool:
         return name in self._by_source.get(source, ())
 
-    def open(self, source: Owner, sink: Owner, name: str) -> list[Emit]:
+    def receiving(self, sink: Owner, name: str) -> bool:
+        """Whether ``sink`` already has a stream of that name coming in."""
+        return name in self._by_sink.get(sink, ())
+
+    def sending(self, source: Owner) -> int:
+        """How many half-streams ``source`` feeds."""
+        return len(self._by_source.get(source, ()))
+
+    def held_bytes(self, source: Owner) -> int:
+        """Bytes from ``source`` held until their receivers accept."""
+        return self._held.get(source, 0)
+
+    def held_total(self) -> int:
+        return sum(self._held.values())
+
+    def feeding(self, sink: Owner) -> list[tuple[Owner, str]]:
+        """(source, name) of every stream still flowing into ``sink``."""
+        return [
+            (stream.source, name)
+            for name, stream in self._by_sink.get(sink, {}).items()
+            if not stream.source_done
+        ]
+
+    def open(self, source: Owner, sink: Owner, name: str, now: float) -> list[Emit]:
         """Start relaying ``name`` from ``source`` to ``sink``.
 
-        The caller checks :meth:`exists` first; opening a stream twice would
-        orphan the first one.
+        The caller checks :meth:`exists` and :meth:`receiving` first; opening
+        a stream twice would orphan the first one.
         """
-        stream = _Stream(source, sink, name)
+        stream = _Stream(source, sink, name, now)
         self._by_source.setdefault(source, {})[name] = stream
         self._by_sink.setdefault(sink, {})[name] = stream
         self._sink_count += 1
@@ -86,8 +113,7 @@ class StreamTable:
             return []
         stream.accepted = True
         out = [self._deliver(stream, kind, value) for kind, value in stream.backlog]
-        stream.backlog.clear()
-        stream.backlog_bytes = 0
+        self._release_backlog(stream)
         if stream.source_done:
             self._remove_sink_side(stream)
         return out
@@ -105,15 +131,10 @@ class StreamTable:
             return []
         if stream.accepted:
             return [Emit(stream.sink, QUEUE + name, (chunk,))]
+        # Held for the receiver; the I/O layer bounds what one source may
+        # have held by pausing it (held_bytes), and unaccepted streams expire.
         stream.backlog_bytes += len(chunk)
-        if stream.backlog_bytes > self.backlog_limit:
-            # The sink is not reading; keeping everything would let one
-            # client grow the server's memory without bound.
-            self.overflows += 1
-            stream.backlog = [(StreamEvent.ERROR, BACKLOG_OVERFLOW)]
-            stream.backlog_bytes = 0
-            self._finish_source(stream)
-            return []
+        self._held[source] = self._held.get(source, 0) + len(chunk)
         stream.backlog.append((StreamEvent.QUEUE, chunk))
         return []
 
@@ -149,6 +170,27 @@ class StreamTable:
             out.extend(self.end(stream.sink, other, BACKLOG_OVERFLOW))
         return out
 
+    def expire(self, now: float, max_age: float) -> list[Emit]:
+        """Cut streams their receivers have not accepted within ``max_age``
+        seconds of opening: what they hold would otherwise wait forever."""
+        old = [
+            stream
+            for streams in self._by_sink.values()
+            for stream in streams.values()
+            if not stream.accepted and now - stream.opened >= max_age
+        ]
+        out: list[Emit] = []
+        for stream in old:
+            self.overflows += 1
+            self._release_backlog(stream)
+            other = other_half(stream.name)
+            if not stream.source_done:
+                self._finish_source(stream)
+            self._remove_sink_side(stream)
+            if other is not None:
+                out.extend(self.end(stream.sink, other, BACKLOG_OVERFLOW))
+        return out
+
     def drop_socket(self, owner: Owner) -> list[Emit]:
         """A socket is gone: end what it was sending, forget what it was receiving.
 
@@ -176,8 +218,19 @@ class StreamTable:
         _forget(self._by_source, stream.source, stream.name)
 
     def _remove_sink_side(self, stream: _Stream) -> None:
+        self._release_backlog(stream)
         if _forget(self._by_sink, stream.sink, stream.name):
             self._sink_count -= 1
+
+    def _release_backlog(self, stream: _Stream) -> None:
+        if stream.backlog_bytes:
+            left = self._held[stream.source] - stream.backlog_bytes
+            if left:
+                self._held[stream.source] = left
+            else:
+                del self._held[stream.source]
+        stream.backlog.clear()
+        stream.backlog_bytes = 0
 
 
 def _forget(index: dict[Owner, dict[str, _Stream]], owner: Owner, name: str) -> bool:

@@ -70,8 +70,12 @@ class Settings:
     max_addresses_per_socket: int = 16
     #: Dials one socket may have waiting for their listener's answer.
     max_pending_dials_per_socket: int = 64
-    #: Unread bytes held per half-stream until its receiver accepts.
-    relay_backlog_limit: int = 8 * 1024 * 1024
+    #: Dials that may wait for one listener's answer: a peer flooded with
+    #: ``ss-incomming`` would otherwise accept and upgrade every one.
+    max_pending_dials_per_listener: int = 64
+    #: Relayed half-streams one socket may feed (each relayed connection is
+    #: one half-stream from each side).
+    max_streams_per_socket: int = 1024
 
 
 @dataclass(slots=True)
@@ -140,7 +144,7 @@ class Rendezvous:
         self.directory = directory
         self.settings = settings
         self.schedule = AnnouncementSchedule(announce_interval, announce_budget)
-        self.streams = StreamTable(settings.relay_backlog_limit)
+        self.streams = StreamTable()
         self.stats = Stats()
         self._clock = clock
         self._nonce = nonce_factory
@@ -333,14 +337,20 @@ class Rendezvous:
             return self._dial_failed(Refusal(Reason.PEER_NOT_FOUND)), []
         if len(state.dialing) >= self.settings.max_pending_dials_per_socket:
             return self._dial_failed(Refusal(Reason.TOO_MANY_DIALS)), []
+        if len(listener.incoming) >= self.settings.max_pending_dials_per_listener:
+            return self._dial_failed(Refusal(Reason.LISTENER_BUSY)), []
+        if self.streams.sending(state.owner) >= self.settings.max_streams_per_socket:
+            return self._dial_failed(Refusal(Reason.TOO_MANY_STREAMS)), []
         key = DialKey(state.owner, request.dial_id)
-        forward = request.dial_id + DIALER_HALF
-        if key in self._dials or self.streams.exists(state.owner, forward):
+        if key in self._dials or self._dial_id_taken(
+            state.owner, target, listener, request.dial_id
+        ):
             return self._dial_failed(Refusal(Reason.DIAL_ID_IN_USE)), []
         self._dials[key] = _PendingDial(target, request.from_addr)
         state.dialing.add(request.dial_id)
         listener.incoming.add(key)
-        effects: list[Effect] = list(self.streams.open(state.owner, target, forward))
+        forward = request.dial_id + DIALER_HALF
+        effects: list[Effect] = list(self.streams.open(state.owner, target, forward, self._clock()))
         effects.append(AskIncoming(target, key, (request.dial_id, request.from_addr)))
         return None, effects
 
@@ -352,12 +362,30 @@ class Rendezvous:
             return []
         if error:
             return self._fail_dial(key, ListenerError(error))
+        if self.streams.sending(pending.target) >= self.settings.max_streams_per_socket:
+            return self._fail_dial(key, Refusal(Reason.TOO_MANY_STREAMS))
         self.stats.dials_success += 1
         effects: list[Effect] = list(
-            self.streams.open(pending.target, key.dialer, key.dial_id + LISTENER_HALF)
+            self.streams.open(
+                pending.target, key.dialer, key.dial_id + LISTENER_HALF, self._clock()
+            )
         )
         effects.append(AnswerDial(key, CONNECTED))
         return effects
+
+    def _dial_id_taken(self, dialer: Owner, target: Owner, listener: _Socket, dial_id: str) -> bool:
+        """Whether ``dial_id`` would mix with a relay already under way.
+
+        Dial ids are chosen by clients and only unique per dialer, but the
+        listener's streams are named by the id alone: a second dialer reusing
+        an id toward the same listener would feed the first one's stream.
+        """
+        return (
+            self.streams.exists(dialer, dial_id + DIALER_HALF)
+            or self.streams.receiving(target, dial_id + DIALER_HALF)
+            or self.streams.exists(target, dial_id + LISTENER_HALF)
+            or any(key.dial_id == dial_id for key in listener.incoming)
+        )
 
     def dial_timed_out(self, key: DialKey) -> list[Effect]:
         if self._take_dial(key) is None:

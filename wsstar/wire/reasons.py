@@ -37,6 +37,8 @@ class Reason(enum.Enum):
     TOO_MANY_CHALLENGES = "Too many pending crypto challenges on this connection"
     TOO_MANY_ADDRESSES = "Too many addresses joined on this connection"
     TOO_MANY_DIALS = "Too many dials in flight on this connection"
+    TOO_MANY_STREAMS = "Too many relayed streams on this connection"
+    LISTENER_BUSY = "Too many dials waiting for this peer"
     DIAL_ID_IN_USE = "Dial id already in use"
     DIAL_TIMEOUT = "Dial timed out: the listener did not answer"
     DIAL_TARGET_GONE = "Peer disconnected during dial"

@@ -20,8 +20,10 @@ used here are private methods of python-engineio 4.15, listed in
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
+from collections.abc import Coroutine
 from typing import Any
 
 import engineio
@@ -100,6 +102,8 @@ class Eio3Socket(Socket):
     async def check_ping_timeout(self) -> bool:
         if self.closed:
             raise eio_exceptions.SocketIsClosedError()
+        if self.paused:
+            return True  # its pings wait, unread, behind what it relays
         limit = self.server.ping_interval + self.server.ping_timeout
         if time.monotonic() - self.last_client_ping > limit:
             self.server.logger.info("%s: v3 client stopped pinging, closing", self.sid)
@@ -109,6 +113,14 @@ class Eio3Socket(Socket):
 
     def schedule_ping(self) -> None:
         """The v3 client drives the heartbeat; the server never pings."""
+
+    def _heartbeat_resumed(self) -> None:
+        self.last_client_ping = time.monotonic()
+
+    def _keepalive_packet(self) -> eio_packet.Packet:
+        # engine.io-client 3 takes an unasked-for pong as the answer to its
+        # ping (it clears its timeout and schedules the next ping).
+        return eio_packet.Packet(eio_packet.PONG)
 
     async def handle_get_request(self, environ: Environ) -> Any:
         result = await super().handle_get_request(environ)
@@ -127,6 +139,8 @@ class Eio3Socket(Socket):
             # Same outcome as a bad websocket frame: this session ends.
             raise eio_exceptions.EngineIOError(str(exc)) from exc
         for message in messages:
+            # Relay flow control: what is left of the body waits while paused.
+            await self._wait_resumed()
             await self.receive(
                 eio_packet.Packet(eio_packet.MESSAGE, message)
                 if isinstance(message, bytes)
@@ -149,9 +163,18 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         *args: Any,
         websocket_compression: bool = False,
         trust_proxy: bool = False,
+        send_queue_bytes: int,
+        send_queue_packets: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.send_queue_bytes = send_queue_bytes
+        self.send_queue_packets = send_queue_packets
+        #: Clients disconnected for not reading what was sent to them.
+        self.send_queue_overflows = 0
+        #: Everything queued for every session, in bytes.
+        self.queued_bytes = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         if self.cookie:
             # The session opening below is a copy of python-engineio's, which
             # sets this cookie; the copy does not, so it must not be asked to.
@@ -163,6 +186,12 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async["websocket"] = WebSocket
         translate = real_remote_address(self._async["translate_request"], trust_proxy)
         self._async["translate_request"] = self._mark_eio3(translate)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on its own, keeping it referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     def _mark_eio3(translate: Any) -> Any:
@@ -214,7 +243,9 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             "sid": sid,
             "upgrades": self._upgrades(sid, transport),
             "pingTimeout": int(self.ping_timeout * 1000),
-            "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
+            # Upstream rounds the seconds down before scaling, which turns a
+            # sub-second interval into 0; scaling first keeps it.
+            "pingInterval": int((self.ping_interval + self.ping_interval_grace_period) * 1000),
         }
         if not v3:
             handshake["maxPayload"] = self.max_http_buffer_size

@@ -19,6 +19,7 @@ message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, NewType, Protocol
 
 import socketio
@@ -46,8 +47,8 @@ class Session(Protocol):
     remote: str
     #: Whether the client speaks Socket.IO v2 over Engine.IO v3.
     v2: bool
-    #: Bytes of binary payload queued for the client and not yet written.
-    queued_bytes: int
+    #: What the client's transport has taken so far, in bytes: its progress.
+    sent_bytes: int
 
     def send_text(self, text: str) -> None:
         """Send one Socket.IO packet written as text."""
@@ -67,6 +68,19 @@ class Session(Protocol):
 
     def buffered_bytes(self) -> int:
         """Bytes handed to the transport and not yet taken by the client."""
+
+    def backlog(self) -> int:
+        """Everything waiting for the client, queued or in its transport, in bytes."""
+
+    def on_drained(self, low_water: int, low_packets: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when at most ``low_water`` bytes and
+        ``low_packets`` packets wait for the client (or it is gone)."""
+
+    def pause(self) -> None:
+        """Stop reading from the client (relay flow control)."""
+
+    def resume(self) -> None:
+        """Read from the client again."""
 
 
 class Handler(Protocol):
@@ -161,9 +175,17 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             sock.queue.put_nowait(None)
         eio.sockets.clear()
 
-    def session_count(self) -> int:
-        """Engine.IO sessions open now, connected to a namespace or not."""
-        return len(self.eio.sockets)
+    @property
+    def queued_bytes(self) -> int:
+        """Everything queued for every client and not yet taken by its transport."""
+        total: int = self.eio.queued_bytes
+        return total
+
+    @property
+    def send_queue_overflows(self) -> int:
+        """Clients disconnected because they stopped reading."""
+        count: int = self.eio.send_queue_overflows
+        return count
 
     # -- connections ------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -169,38 +170,66 @@ class FrameChannel(Protocol):
     async def close(self) -> None: ...
 
 
+def _size(pkt: eio_packet.Packet | None) -> int:
+    """What a queued packet holds, in bytes (characters for text)."""
+    data = pkt.data if pkt is not None else None
+    return len(data) if isinstance(data, bytes | str) else 0
+
+
 class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
-    """An Engine.IO session whose websocket loops cost no task per frame.
+    """An Engine.IO session whose websocket loops cost no task per frame, and
+    whose reading can be paused.
 
     python-engineio wraps every received frame in a new task plus a
     ``wait_for`` and every write batch in another; on a relay that carries
     thousands of frames per second that bookkeeping costs more than the
-    relaying.  Sessions that upgrade from long-polling keep python-engineio's
-    own handler: the probe handshake is rare and subtle.
+    relaying.  Sessions that upgrade from long-polling run the same loops once
+    python-engineio's probe handshake is done.
+
+    Reading is paused for relay flow control: the server stops reading from a
+    client whose data waits for a full receiver, so TCP back-pressure reaches
+    the sender (aiohttp stops reading the socket once its own small buffer is
+    full).  A paused session is not timed out for heartbeats it could not
+    read, and its heartbeat clock starts again when it resumes.
     """
 
     connected: bool
     upgraded: bool
+    upgrading: bool
     closed: bool
     closing: bool
+    last_ping: float | None
 
     #: The client's address, and whether it speaks Socket.IO v2 (set when it
     #: connects to the default namespace).
     remote = ""
     v2 = False
-    #: Bytes of binary payload queued for this client and not yet written:
-    #: what a slow reader makes the server hold (relay flow control).
+    #: Bytes (characters for text) queued for this client and not yet taken by
+    #: its transport, including the batch being written: what a slow reader
+    #: makes the server hold.
     queued_bytes = 0
+    #: Everything this client's transport has taken so far: its progress.
+    sent_bytes = 0
     #: The websocket while this session's own loops run it (see
     #: :meth:`write_frames`).
     _channel: FrameChannel | None = None
+    #: Set while reading is allowed; None until the first pause.
+    _reading: asyncio.Event | None = None
+    #: Keeps the client's heartbeat going while paused.
+    _keepalive: asyncio.Task[None] | None = None
+    #: Called once when the backlog falls to ``_low_water`` (see :meth:`on_drained`).
+    _drained: Callable[[], None] | None = None
+    #: Bytes of the batch the writer has handed to the transport and waits on.
+    _in_flight = 0
+    _low_water = 0
+    _low_packets = 0
 
     def write_frames(self, frames: bytes) -> bool:
         """Write whole websocket frames now, bypassing the send queue.
 
         Only when nothing is queued ahead of them, so the client sees frames
         in the order they were sent; False means the caller must queue the
-        packets instead (long-polling, an upgraded session, a busy queue).
+        packets instead (long-polling, a busy queue).
         """
         channel = self._direct_channel()
         return channel is not None and channel.write_frames(frames)
@@ -214,10 +243,43 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         """Bytes handed to the transport and not yet taken by the client."""
         return self._channel.buffered_bytes() if self._channel is not None else 0
 
+    def backlog(self) -> int:
+        """Everything waiting for this client: queued and in its transport
+        (the batch being written is in both, and counted once)."""
+        return self.queued_bytes - self._in_flight + self.buffered_bytes()
+
     async def send(self, pkt: eio_packet.Packet) -> None:
-        if pkt.binary:
-            self.queued_bytes += len(pkt.data)
+        self._queued(_size(pkt))
         await super().send(pkt)
+        self._check_queue()
+
+    def _put(self, pkt: eio_packet.Packet) -> None:
+        self._queued(_size(pkt))
+        self.queue.put_nowait(pkt)
+        self._check_queue()
+
+    def _queued(self, size: int) -> None:
+        self.queued_bytes += size
+        self.server.queued_bytes += size
+
+    def _check_queue(self) -> None:
+        """Disconnect a client that has stopped reading: replies to its
+        requests, pongs to its pings and anything else would otherwise
+        queue without bound."""
+        server = self.server
+        if (
+            self.queued_bytes > server.send_queue_bytes
+            or self.queue.qsize() > server.send_queue_packets
+        ) and not (self.closing or self.closed):
+            server.send_queue_overflows += 1
+            log.info(
+                "closing %s from %s: it is not reading (%d packets, %d bytes waiting)",
+                self.sid,
+                self.remote,
+                self.queue.qsize(),
+                self.queued_bytes,
+            )
+            server.spawn(self.close(wait=False, abort=True, reason=server.reason.SERVER_DISCONNECT))
 
     def send_text(self, text: str) -> None:
         """Send one text message (an encoded Socket.IO packet) to an open
@@ -239,16 +301,15 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             # still go through the queue: the writer sends all that a busy
             # socket has queued with one system call.
             return
-        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
+        self._put(eio_packet.Packet(eio_packet.MESSAGE, text))
 
     def send_binary(self, head: str, data: bytes) -> None:
         """Send a Socket.IO packet with one binary attachment (a relayed
         chunk): its text, then the attachment, as two messages."""
         if self.closed or self.closing:
             return
-        self.queued_bytes += len(data)
-        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, head))
-        self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data))
+        self._put(eio_packet.Packet(eio_packet.MESSAGE, head))
+        self._put(eio_packet.Packet(eio_packet.MESSAGE, data))
 
     def send_texts(self, texts: list[str]) -> None:
         """Queue several text messages (announcements that could not be
@@ -256,17 +317,97 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         if self.closed or self.closing:
             return
         for text in texts:
-            self.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
+            self._put(eio_packet.Packet(eio_packet.MESSAGE, text))
 
     def queued_packets(self) -> int:
         """Messages waiting in the send queue."""
         size: int = self.queue.qsize()
         return size
 
-    def _written(self, packets: list[Any]) -> None:
-        for pkt in packets:
-            if pkt is not None and pkt.binary:
-                self.queued_bytes -= len(pkt.data)
+    def on_drained(self, low_water: int, low_packets: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when at most ``low_water`` bytes and
+        ``low_packets`` packets wait for the client (or the session ends)."""
+        self._low_water = low_water
+        self._low_packets = low_packets
+        self._drained = callback
+
+    def _written(self, packets: list[eio_packet.Packet | None]) -> None:
+        size = sum(_size(pkt) for pkt in packets)
+        self._queued(-size)
+        self.sent_bytes += size
+        if (
+            self._drained is not None
+            and self.backlog() <= self._low_water
+            and self.queue.qsize() <= self._low_packets
+        ):
+            self._call_drained()
+
+    def _call_drained(self) -> None:
+        callback, self._drained = self._drained, None
+        if callback is not None:
+            callback()
+
+    # -- pausing -----------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._reading is not None and not self._reading.is_set()
+
+    def pause(self) -> None:
+        """Stop reading from this client until :meth:`resume`."""
+        if self._reading is None:
+            self._reading = asyncio.Event()
+        self._reading.clear()
+        if self._keepalive is None:
+            self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    def resume(self) -> None:
+        if self.paused:
+            assert self._reading is not None
+            self._reading.set()
+            self._heartbeat_resumed()
+        self._stop_keepalive()
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+
+    async def _keep_alive(self) -> None:
+        """While paused, keep the client's own heartbeat timeout at bay: the
+        answers it expects to its pings, or our pings, would otherwise stop
+        (they wait for what is not read)."""
+        while True:
+            await asyncio.sleep(self.server.ping_interval)
+            if self.closing or self.closed:
+                return
+            self._put(self._keepalive_packet())
+
+    def _keepalive_packet(self) -> eio_packet.Packet:
+        # An Engine.IO v4 client times out without the server's pings.
+        return eio_packet.Packet(eio_packet.PING)
+
+    def _heartbeat_resumed(self) -> None:
+        # A ping sent while paused may be answered in what was not read yet:
+        # give the client the whole timeout again.
+        if self.last_ping:
+            self.last_ping = time.time()
+
+    async def _wait_resumed(self) -> None:
+        if self._reading is not None:
+            await self._reading.wait()
+
+    async def check_ping_timeout(self) -> bool:
+        if self.paused and not self.closed:
+            return True
+        result: bool = await super().check_ping_timeout()
+        return result
+
+    async def handle_post_request(self, environ: Environ) -> None:
+        await self._wait_resumed()
+        await super().handle_post_request(environ)
+
+    # -- the session loops -----------------------------------------------------------
 
     async def poll(self) -> list[eio_packet.Packet]:
         packets: list[eio_packet.Packet] = await super().poll()
@@ -284,12 +425,17 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             # by the server's monitor needs no per-frame receive timer), and a
             # parked long-poll returns instead of hanging until its timeout.
             self.queue.put_nowait(None)
+            if self._reading is not None:
+                self._reading.set()
+            self._stop_keepalive()
+            self._call_drained()
 
     async def _websocket_handler(self, ws: FrameChannel) -> None:
         if self.connected:
-            await super()._websocket_handler(ws)
-            return
-        self.connected = True
+            if not await self._upgrade(ws):
+                return
+        else:
+            self.connected = True
         self.upgraded = True
         writer = asyncio.get_running_loop().create_task(self._write_loop(ws))
         self._channel = ws
@@ -301,12 +447,35 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             await writer
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
+    async def _upgrade(self, ws: FrameChannel) -> bool:
+        """The polling-to-websocket probe, as python-engineio 4.15 does it:
+        ``2probe`` answered ``3probe``, the poll ended with a NOOP, then
+        ``5`` (UPGRADE).  True if the session now runs on ``ws``."""
+        self.upgrading = True  # python-engineio holds packet sends meanwhile
+        try:
+            probe = await ws.wait()
+            if probe != "2probe":
+                log.info("%s: failed websocket upgrade, no probe", self.sid)
+                return False
+            await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the poll
+            if await ws.wait() != "5":
+                log.info("%s: failed websocket upgrade, no UPGRADE packet", self.sid)
+                return False
+            return True
+        except OSError:
+            return False
+        finally:
+            self.upgrading = False
+
     async def _read_loop(self, ws: FrameChannel) -> None:
         # Messages go straight to the handler: python-engineio's dispatch
         # builds a packet object, two closures and an inspect call per frame,
         # and catches the handler's errors just as this loop does.
         on_message = self.server.handlers.get("message")
         while True:
+            if self._reading is not None and not self._reading.is_set():
+                await self._reading.wait()
             try:
                 data = await ws.wait()
             except OSError:
@@ -337,16 +506,25 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
                 batch.append(queue.get_nowait())
             for _ in batch:
                 queue.task_done()
-            self._written(batch)
             if None in batch:
                 running = False
+                # Nothing after the end is sent.
+                self._written(batch[batch.index(None) :])
                 batch = batch[: batch.index(None)]
             if not batch:
                 continue
+            self._in_flight = sum(_size(pkt) for pkt in batch)
             try:
                 await ws.send_many([pkt.encode() for pkt in batch])
             except Exception:  # a dead transport ends the session
+                self._in_flight = 0
+                self._written(batch)
                 break
+            self._in_flight = 0
+            # Counted as queued until the transport has taken it (send_many
+            # waits while the transport is over its high-water mark), so that
+            # a stalled reader's batch in flight is not forgotten.
+            self._written(batch)
         # Whatever is still queued will never be sent; account for it so that
         # close(wait=True), which joins the queue, cannot hang.
         while not queue.empty():
