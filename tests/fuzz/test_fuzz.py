@@ -154,7 +154,7 @@ def problems(server: LiveServer) -> list[str]:
 
 def metric_problems(server: LiveServer, connected: set[str]) -> list[str]:
     core = server.service.core
-    page = Metrics(core, server.service.admission, server.service.fanout).render().decode()
+    page = Metrics(server.service).render().decode()
     # Read the samples as written: prometheus-client's parser renames counter
     # samples that do not end in _total, and these names are the contract.
     seen = {

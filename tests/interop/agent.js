@@ -95,9 +95,18 @@ const commands = {
 
   listen (req, cb) {
     const n = node(req.name)
-    // Echo every incoming connection, and say when its incoming side ends.
+    // Echo every incoming connection, and say when its incoming side ends;
+    // with sink: true, only take in what arrives and report its hash.
     const listener = n.transport.createListener((conn) => {
       let bytes = 0
+      if (req.sink) {
+        const hash = crypto.createHash('sha256')
+        pull(pull.empty(), conn)
+        pull(conn, pull.drain((buf) => { bytes += buf.length; hash.update(buf) }, (err) => {
+          event('sink_end', { node: req.name, bytes, sha256: hash.digest('hex'), error: err && err !== true ? String(err.message || err) : null })
+        }))
+        return
+      }
       pull(
         conn,
         pull.through((buf) => { bytes += buf.length }, (err) => {
@@ -123,6 +132,21 @@ const commands = {
       pull(pull.empty(), conn, pull.onEnd(() => {}))
       cb(null, {})
     })
+  },
+
+  // Dial and write `bytes` random bytes as fast as the connection takes them,
+  // then end; the reply gives their hash (the receiving end reports its own).
+  dial_send (req, cb) {
+    const n = node(req.name)
+    const chunk = req.chunk || 65536
+    const data = crypto.randomBytes(req.bytes)
+    const pieces = []
+    for (let i = 0; i < req.bytes; i += chunk) pieces.push(data.slice(i, i + chunk))
+    const conn = n.transport.dial(multiaddr(req.addr), (err) => {
+      if (err) return cb(err)
+      cb(null, { sent: sha256(data) })
+    })
+    pull(pull.values(pieces), conn, pull.drain())
   },
 
   dial_echo (req, cb) {

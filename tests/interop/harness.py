@@ -47,6 +47,10 @@ class NodeAgent:
         )
         return cls(proc)
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     async def _read(self) -> None:
         assert self._proc.stdout is not None
         async for raw in self._proc.stdout:

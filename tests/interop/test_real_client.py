@@ -7,11 +7,13 @@ Every node here is the real npm package with its own peer-id and libp2p-crypto
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import aiohttp
 import pytest
 
-from tests.interop.conftest import Rendezvous
+from tests.interop.conftest import TARGET, Rendezvous
 from tests.interop.harness import AgentError, NodeAgent
 from tests.support.v4 import V4Peer
 
@@ -176,3 +178,68 @@ async def test_agent_reports_errors_as_replies(agent: NodeAgent) -> None:
         await agent.request(
             "listen", name="nobody", server="/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star"
         )
+
+
+async def _metric(http: aiohttp.ClientSession, server: Rendezvous, name: str) -> float:
+    async with http.get(server.url + "/metrics") as resp:
+        page = await resp.text()
+    for line in page.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_a_fast_sender_to_a_throttled_reader_loses_nothing(
+    rendezvous: Rendezvous, agent: NodeAgent
+) -> None:
+    """32 MiB written as fast as the socket takes it, to a node that reads
+    in short bursts (its process is stopped most of the time)."""
+    reader = await NodeAgent.start()
+    try:
+        await listening(agent, rendezvous, "sender")
+        await reader.request("create", name="reader", keyType="ed25519")
+        target = (
+            await reader.request("listen", name="reader", server=rendezvous.ws_star_addr, sink=True)
+        )["addr"]
+        peak = 0.0
+
+        async def watch() -> None:
+            nonlocal peak
+            async with aiohttp.ClientSession() as http:
+                while True:
+                    paused = await _metric(http, rendezvous, "wsstar_relay_paused_senders")
+                    peak = max(peak, paused)
+                    await asyncio.sleep(0.05)
+
+        throttle = asyncio.ensure_future(_throttle(reader.pid))
+        watcher = asyncio.ensure_future(watch()) if TARGET == "wsstar" else None
+        try:
+            sent = await agent.request(
+                "dial_send", name="sender", addr=target, bytes=32 * MIB, timeout=120
+            )
+            received = await reader.next_event("sink_end", timeout=120)
+        finally:
+            throttle.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            os.kill(reader.pid, signal.SIGCONT)
+        assert received["bytes"] == 32 * MIB and received["error"] is None
+        assert received["sha256"] == sent["sent"]
+        if TARGET == "wsstar":
+            # Flow control held the sender; nothing was cut.
+            assert peak >= 1
+            async with aiohttp.ClientSession() as http:
+                assert await _metric(http, rendezvous, "wsstar_relay_overflows_total") == 0
+    finally:
+        await reader.stop()
+
+
+async def _throttle(pid: int) -> None:
+    """Let the process run 20 ms in every 200 ms, for at most a minute."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        await asyncio.sleep(0.18)
+        os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(0.02)

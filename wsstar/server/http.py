@@ -90,7 +90,7 @@ def create_app(service: RendezvousService) -> web.Application:
     app.router.add_get("/", _landing)
     app.router.add_get("/health", _health)
     if service.config.metrics:
-        metrics = Metrics(service.core, service.admission, service.fanout)
+        metrics = Metrics(service)
 
         async def _metrics(request: web.Request) -> web.Response:
             return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})

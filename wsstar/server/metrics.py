@@ -21,8 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from wsstar.server.admission import Admission
-from wsstar.server.fanout import AnnouncementFanout
+from wsstar.server.service import RendezvousService
 from wsstar.star.rendezvous import Rendezvous
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -71,19 +70,18 @@ _REFERENCE_SERIES: tuple[tuple[str, str, str, Callable[[Rendezvous], int]], ...]
 class _StateCollector(Collector):
     """wsstar's own gauges, beyond what the reference exported."""
 
-    def __init__(self, core: Rendezvous, admission: Admission, fanout: AnnouncementFanout) -> None:
-        self._core = core
-        self._admission = admission
-        self._fanout = fanout
+    def __init__(self, service: RendezvousService) -> None:
+        self._service = service
 
     def collect(self) -> Iterator[Metric]:
-        core = self._core
+        service = self._service
+        core = service.core
         refused = CounterMetricFamily(
             "wsstar_refused",
             "connections and requests refused by a limit, by limit",
             labels=["limit"],
         )
-        for kind, count in self._admission.refused.items():
+        for kind, count in service.admission.refused.items():
             refused.add_metric([kind], count)
         yield refused
         yield GaugeMetricFamily(
@@ -94,13 +92,30 @@ class _StateCollector(Collector):
         )
         yield CounterMetricFamily(
             "wsstar_relay_overflows",
-            "relayed streams cut because their receiver fell too far behind",
+            "relayed streams cut because their receiver took nothing for the stall timeout, "
+            "or never accepted",
             value=core.streams.overflows,
+        )
+        yield GaugeMetricFamily(
+            "wsstar_relay_paused_senders",
+            "connections not read from now because what they relay waits (flow control)",
+            len(service.flow),
+        )
+        yield GaugeMetricFamily(
+            "wsstar_queued_bytes",
+            "bytes queued for all clients and not yet taken by their transports, plus relayed "
+            "bytes held for receivers that have not accepted",
+            service.sio.queued_bytes + core.streams.held_total(),
+        )
+        yield CounterMetricFamily(
+            "wsstar_slow_clients_disconnected",
+            "clients disconnected because they stopped reading what was sent to them",
+            value=service.sio.send_queue_overflows,
         )
         yield CounterMetricFamily(
             "wsstar_announcements_skipped",
             "ws-peer deliveries skipped because their client was too far behind",
-            value=self._fanout.skipped,
+            value=service.fanout.skipped,
         )
         yield GaugeMetricFamily(
             "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
@@ -115,13 +130,13 @@ class _StateCollector(Collector):
 class Metrics:
     """Renders the ``/metrics`` page for one server."""
 
-    def __init__(self, core: Rendezvous, admission: Admission, fanout: AnnouncementFanout) -> None:
-        self._core = core
+    def __init__(self, service: RendezvousService) -> None:
+        self._core = service.core
         # A registry per server, so that several servers in one process (tests,
         # embedding) never collide on metric names.
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
-        self.registry.register(_StateCollector(core, admission, fanout))
+        self.registry.register(_StateCollector(service))
 
     def render(self) -> bytes:
         lines = []
