@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
-from tests.support.eio3 import Eio3Client
+from tests.support.eio3 import Eio3Client, join
 from tests.support.identity import Identity
 from tests.support.live import live_server
 from tests.support.wait import eventually
@@ -18,7 +20,7 @@ EVENT_RATE_LIMITED = Reason.EVENT_RATE_LIMITED.value
 
 
 async def test_connections_over_the_per_address_cap_are_refused_cleanly() -> None:
-    async with live_server(limits=Limits(max_connections_per_ip=2)) as srv:
+    async with live_server(limits=Limits(max_connections_per_ip=2, limit_loopback=True)) as srv:
         a = await Eio3Client.connect(srv.port)
         b = await Eio3Client.connect(srv.port)
         try:
@@ -38,7 +40,12 @@ async def test_connections_over_the_per_address_cap_are_refused_cleanly() -> Non
 
 
 async def test_join_and_dial_floods_are_rate_limited() -> None:
-    limits = Limits(joins_per_ip_per_second=1.0, dials_per_ip_per_second=1.0)
+    limits = Limits(
+        joins_per_ip_per_second=1.0,
+        dials_per_ip_per_second=1.0,
+        max_connections_per_ip=1,
+        limit_loopback=True,
+    )
     async with live_server(limits=limits) as srv:
         client = await Eio3Client.connect(srv.port)
         ident = Identity.generate()
@@ -95,3 +102,63 @@ async def test_an_event_flood_is_limited_and_others_are_unaffected() -> None:
             assert srv.service.admission.refused["events"] > 9000
         finally:
             await flooder.close()
+
+
+async def test_a_local_swarm_joining_at_once_is_never_refused() -> None:
+    # 300 joins from 127.0.0.1 within moments, as a project's CI run does,
+    # on more connections than one address may hold.
+    async with live_server() as srv:
+        clients = await asyncio.gather(*(Eio3Client.connect(srv.port) for _ in range(300)))
+        try:
+            replies = await asyncio.gather(
+                *(join(client, Identity.generate(), srv.port) for client in clients)
+            )
+            assert all(reply[:2] == [None, None] for reply in replies)
+            assert sum(srv.service.admission.refused.values()) == 0
+        finally:
+            await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_behind_a_trusted_proxy_one_address_gets_its_connections_and_a_rate() -> None:
+    headers = {"X-Forwarded-For": "198.51.100.7"}
+    async with live_server(trust_proxy=True) as srv:
+        clients = await asyncio.gather(
+            *(Eio3Client.connect(srv.port, headers=headers) for _ in range(256))
+        )
+        try:
+            # All 256 rejoin at once, as after a restart: none is refused.
+            replies = await asyncio.gather(
+                *(join(client, Identity.generate(), srv.port) for client in clients)
+            )
+            assert all(reply[:2] == [None, None] for reply in replies)
+            # The 257th connection from that address is refused...
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await Eio3Client.connect(srv.port, headers=headers)
+            assert refused.value.status == 401
+            # ...and a flood of joins from it is held to the rate.
+            ident = Identity.generate()
+            flood = [
+                await clients[0].call(
+                    "ss-join", ident.address(srv.port), ident.marshalled_public_key.hex()
+                )
+                for _ in range(200)
+            ]
+            # What refilled meanwhile (20 a second) is served, the rest not.
+            limited = [r[0] for r in flood].count(JOIN_RATE_LIMITED)
+            assert limited >= 100
+            refused_counts = srv.service.admission.refused
+            assert refused_counts["connections_per_ip"] == 1
+            assert refused_counts["joins"] == limited
+        finally:
+            await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_a_proxy_without_trust_proxy_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with live_server() as srv:
+        for _ in range(3):
+            client = await Eio3Client.connect(srv.port, headers={"X-Forwarded-For": "192.0.2.1"})
+            await client.close()
+    warnings = [r for r in caplog.records if "--trust-proxy" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"

@@ -47,15 +47,26 @@ class Eio3Client:
         self.chunks: dict[str, list[bytes]] = {}
 
     @classmethod
-    async def connect(cls, port: int, query: str = "", keepalive: bool = True) -> Eio3Client:
+    async def connect(
+        cls,
+        port: int,
+        query: str = "",
+        keepalive: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Eio3Client:
         """Connect and complete the handshake; with ``keepalive`` the client
         pings like socket.io-client 2 does (only short ping intervals in tests
         make that matter)."""
         session = aiohttp.ClientSession()
-        ws = await session.ws_connect(
-            f"http://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket{query}",
-            timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT),
-        )
+        try:
+            ws = await session.ws_connect(
+                f"http://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket{query}",
+                timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT),
+                headers=headers,
+            )
+        except BaseException:
+            await session.close()
+            raise
         client = cls(session, ws)
         first = await asyncio.wait_for(ws.receive_str(), TIMEOUT)
         assert first.startswith("0{"), first

@@ -8,8 +8,10 @@ or serving a join or a dial, and tells the client when the answer is no.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +20,17 @@ class Limits:
 
     max_connections: int = 50_000
     max_connections_per_ip: int = 256
-    #: Sustained ss-join requests per second per address (bursts up to 4x).
+    #: Sustained ss-join requests per second per address.  The burst covers
+    #: a challenge join (two requests) for every connection the address may
+    #: hold, so that many browsers behind one NAT rejoining at once after a
+    #: restart are all served.
     joins_per_ip_per_second: float = 20.0
     #: Sustained ss-dial requests per second per address (bursts up to 4x).
     dials_per_ip_per_second: float = 100.0
+    #: Whether loopback clients get per-address limits too.  They do not by
+    #: default: they are a local test, a developer's swarm or a reverse proxy
+    #: on the same host, where every client shares one address.
+    limit_loopback: bool = False
     #: Sustained control events (anything but relayed stream traffic) per
     #: second per connection (bursts up to 4x); real clients send a handful.
     events_per_connection_per_second: float = 100.0
@@ -74,6 +83,10 @@ class Admission:
         }
         self._event_buckets: dict[str, TokenBucket] = {}
 
+    def exempt(self, ip: str) -> bool:
+        """Whether ``ip`` is spared the per-address limits (a loopback client)."""
+        return not self.limits.limit_loopback and _is_loopback(ip)
+
     def connect(self, ip: str) -> str | None:
         """Admit a connection from ``ip``, or say which bound refuses it."""
         limits = self.limits
@@ -85,6 +98,7 @@ class Admission:
             limits.max_connections_per_ip
             and client is not None
             and client.connections >= limits.max_connections_per_ip
+            and not self.exempt(ip)
         ):
             self.refused["connections_per_ip"] += 1
             return "connections_per_ip"
@@ -104,18 +118,20 @@ class Admission:
 
     def allow(self, ip: str, kind: str) -> bool:
         """Take one ``kind`` ("joins" or "dials") token for ``ip``."""
-        rate = (
-            self.limits.joins_per_ip_per_second
-            if kind == "joins"
-            else self.limits.dials_per_ip_per_second
-        )
-        if not rate:
+        limits = self.limits
+        if kind == "joins":
+            rate = limits.joins_per_ip_per_second
+            burst = max(rate * 4, 2.0 * limits.max_connections_per_ip)
+        else:
+            rate = limits.dials_per_ip_per_second
+            burst = rate * 4
+        if not rate or self.exempt(ip):
             return True
         now = self._clock()
         client = self._clients.setdefault(ip, _Client())
         bucket = client.buckets.get(kind)
         if bucket is None:
-            bucket = client.buckets[kind] = TokenBucket(rate, rate * 4, now)
+            bucket = client.buckets[kind] = TokenBucket(rate, burst, now)
         if bucket.take(now):
             return True
         self.refused[kind] += 1
@@ -150,3 +166,14 @@ class Admission:
         now = self._clock()
         if client.connections <= 0 and all(b.full(now) for b in client.buckets.values()):
             del self._clients[ip]
+
+
+@lru_cache(maxsize=1024)
+def _is_loopback(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback

@@ -253,9 +253,17 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "limits.joins_per_ip_per_second",
         ("--joins-per-ip",),
-        "sustained `ss-join` requests per second per address, bursts of 4x; a challenge join "
-        "is two requests (0 = no limit)",
+        "sustained `ss-join` requests per second per address; bursts of 4x, or of two for "
+        "every connection `--max-connections-per-ip` allows if that is more (a challenge join "
+        "is two requests; 0 = no limit)",
         parse=_limit_float,
+    ),
+    Option(
+        "limits.limit_loopback",
+        ("--limit-loopback",),
+        "apply the per-address limits to loopback clients too (they are exempt: a local test, "
+        "or a reverse proxy on the same host without `--trust-proxy`); for tests of the limits",
+        shown="off",
     ),
     Option(
         "limits.dials_per_ip_per_second",

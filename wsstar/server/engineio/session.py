@@ -545,7 +545,10 @@ def real_remote_address(
     saw, the only one in that header a client cannot forge.
     """
 
+    warned = False
+
     def translate_request(request: web.Request) -> Environ:
+        nonlocal warned
         environ = translate(request)
         assert isinstance(environ, dict)  # the aiohttp driver is synchronous
         remote = request.remote or ""
@@ -553,6 +556,16 @@ def real_remote_address(
             forwarded = request.headers.getall("X-Forwarded-For", [])
             if forwarded:
                 remote = forwarded[-1].rsplit(",", 1)[-1].strip() or remote
+        elif not warned and (
+            "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+        ):
+            warned = True
+            log.warning(
+                "requests come through a proxy (X-Forwarded-For or Forwarded) but --trust-proxy "
+                "is off: every client behind it is seen as %s and shares its per-address "
+                "limits; start with --trust-proxy if the proxy is yours",
+                remote,
+            )
         environ["REMOTE_ADDR"] = remote
         return environ
 
