@@ -7,7 +7,7 @@ import pytest
 from tests.support.identity import Identity
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit, Replay
 from wsstar.star.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
 from wsstar.wire.reasons import Reason, Refusal
 from wsstar.wire.replies import CONNECTED, ListenerError, join_ack, refusal_ack
@@ -209,7 +209,7 @@ def test_announcements_go_to_every_other_socket_once_per_interval(clock: Clock) 
         r.connect(sid)
         join_(r, sid, f"/{sid}", "")
     clock.now += 10
-    effects = r.announcements_due(clock.now)
+    effects = [e for e in r.announcements_due(clock.now) if isinstance(e, Announce)]
     assert sorted(effects, key=str) == [
         Announce("/a", o("a")),
         Announce("/b", o("b")),
@@ -417,3 +417,61 @@ def test_relayed_streams_per_socket_are_capped(clock: Clock) -> None:
     assert r2.dial_answered(DialKey(o("A"), "1"), None) == [
         AnswerDial(DialKey(o("A"), "1"), Refusal(Reason.TOO_MANY_STREAMS))
     ]
+
+
+def test_a_join_ack_in_a_large_swarm_lists_the_newest_half_and_a_sample_of_the_rest(
+    clock: Clock,
+) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False, join_peers_limit=10)
+    for i in range(30):
+        r.connect(f"s{i}")
+        join_(r, f"s{i}", f"/{i}", "")
+    r.connect("new")
+    (_, _, peers), _ = join_(r, "new", "/new", "")
+    assert isinstance(peers, list) and len(peers) == 10 and len(set(peers)) == 10
+    assert peers[5:] == [f"/{i}" for i in range(25, 30)]  # the five most recent
+    assert set(peers[:5]) <= {f"/{i}" for i in range(25)}
+    # At or under the limit, everyone, in join order, as the reference sends.
+    small = make(clock, crypto_challenge=False, strict_multiaddr=False, join_peers_limit=10)
+    for i in range(11):
+        small.connect(f"s{i}")
+        reply, _ = join_(small, f"s{i}", f"/{i}", "")
+    assert reply == (None, None, [f"/{i}" for i in range(10)])
+
+
+def test_a_new_socket_hears_again_of_what_it_was_told_before_it_listened(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False, join_replay_delay=1.5)
+    for sid in ("a", "b", "new"):
+        r.connect(sid)
+    join_(r, "a", "/a", "")
+    join_(r, "b", "/b", "")
+    clock.now += 0.1
+    join_(r, "new", "/new", "")
+    clock.now += 0.5
+    r.connect("late")
+    join_(r, "late", "/late", "")  # announced to "new" before it listened
+    r.leave("a", LeaveRequest("/a"))  # gone again: not replayed
+    clock.now += 1.0
+    replays = [e for e in r.announcements_due(clock.now) if isinstance(e, Replay)]
+    # b's is due too: it hears of those who joined after it; a, which left
+    # its address, hears nothing.
+    assert replays == [Replay(o("b"), ("/late", "/new")), Replay(o("new"), ("/late", "/b"))]
+    clock.now += 1.0
+    later = [e for e in r.announcements_due(clock.now) if isinstance(e, Replay)]
+    assert later == [Replay(o("late"), ("/new", "/b"))]
+
+
+def test_a_replay_stays_within_the_socket_budget(clock: Clock) -> None:
+    r = Rendezvous(
+        MemoryDirectory(),
+        Settings(crypto_challenge=False, strict_multiaddr=False),
+        announce_interval=10.0,
+        announce_budget=3,
+        clock=clock,
+    )
+    for i in range(6):
+        r.connect(f"s{i}")
+        join_(r, f"s{i}", f"/{i}", "")
+    clock.now += 2
+    replays = [e for e in r.announcements_due(clock.now) if isinstance(e, Replay)]
+    assert replays[-1] == Replay(o("s5"), ("/4", "/3", "/2"))

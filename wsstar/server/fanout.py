@@ -108,10 +108,17 @@ class AnnouncementFanout:
             else:
                 self._send(sid, everything, texts)
 
+    def replay(self, session: Session, addresses: tuple[str, ...]) -> None:
+        """Announce ``addresses`` to one session, in one write."""
+        texts = [_announcement_text(address) for address in addresses]
+        self._write(session, b"".join(text_frame("4" + text) for text in texts), texts)
+
     def _send(self, sid: SocketId, frames: bytes, texts: list[str]) -> None:
         session = self._session_of(sid)
-        if session is None:
-            return
+        if session is not None:
+            self._write(session, frames, texts)
+
+    def _write(self, session: Session, frames: bytes, texts: list[str]) -> None:
         if (
             session.queued_packets() >= MAX_QUEUED_PACKETS
             or session.buffered_bytes() > MAX_BUFFERED_BYTES

@@ -201,6 +201,13 @@ OPTIONS: tuple[Option, ...] = (
         to_field=_budget,
     ),
     Option(
+        "rules.join_peers_limit",
+        ("--join-peers-limit",),
+        "peers a join ack lists at most; in a larger swarm it lists the most recent half and a "
+        "random sample of the rest, and the others arrive through re-announcements",
+        parse=_positive_int,
+    ),
+    Option(
         "dial_timeout",
         ("--dial-timeout",),
         "seconds a listener has to accept a relayed dial before the dialer gets "

@@ -28,7 +28,15 @@ from wsstar.server.config import ServerConfig
 from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit
+from wsstar.star.effects import (
+    Announce,
+    AnswerDial,
+    AskIncoming,
+    DialKey,
+    Effect,
+    Emit,
+    Replay,
+)
 from wsstar.star.flow import GLOBAL, FlowControl, Gate, Held
 from wsstar.star.rendezvous import Rendezvous
 from wsstar.wire import codec, events
@@ -313,6 +321,10 @@ class RendezvousService:
                     self._emit(to, event, args)
                 case Announce():
                     self.fanout.add(effect)
+                case Replay(to, addresses):
+                    session = self._session_of(to)
+                    if session is not None:
+                        self.fanout.replay(session, addresses)
                 case AskIncoming():
                     self._ask_incoming(effect)
                 case AnswerDial(dial, reply):

@@ -54,6 +54,15 @@ class Announce:
 
 
 @dataclass(frozen=True, slots=True)
+class Replay:
+    """Send ``ws-peer`` for each of ``addresses`` to one socket: what a newly
+    joined socket was told before it could listen, told again."""
+
+    to: Owner
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AskIncoming:
     """Send ``ss-incomming`` to a listener and report its ack (or silence) back
     to :meth:`wsstar.star.rendezvous.Rendezvous.dial_answered` /
@@ -72,4 +81,4 @@ class AnswerDial:
     reply: DialReply
 
 
-Effect = Emit | Announce | AskIncoming | AnswerDial
+Effect = Emit | Announce | Replay | AskIncoming | AnswerDial

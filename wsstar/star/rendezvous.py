@@ -15,8 +15,10 @@ difference is deliberate and listed in PROTOCOL.md.
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,7 +32,7 @@ from wsstar.identity.keys import (
     lenient_unhex,
 )
 from wsstar.star.announce import AnnouncementSchedule
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect
+from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Replay
 from wsstar.star.relay import StreamTable
 from wsstar.wire.events import DIALER_HALF, LISTENER_HALF, StreamEvent, parse_stream_event
 from wsstar.wire.reasons import Reason, Refusal
@@ -76,6 +78,15 @@ class Settings:
     #: Relayed half-streams one socket may feed (each relayed connection is
     #: one half-stream from each side).
     max_streams_per_socket: int = 1024
+    #: Peers listed in a join ack at most: a swarm that size or smaller sees
+    #: exactly what the reference sends; in a larger one each ack would be
+    #: megabytes, and the rest arrive through re-announcement rounds.
+    join_peers_limit: int = 1000
+    #: Seconds after a join when the new socket hears again, as ``ws-peer``,
+    #: of the peers its join ack listed and those announced since: real
+    #: stacks attach their discovery handler only after their join completes,
+    #: and drop what came before.
+    join_replay_delay: float = 1.5
 
 
 @dataclass(slots=True)
@@ -140,6 +151,7 @@ class Rendezvous:
         clock: Callable[[], float],
         announce_budget: int | None = None,
         nonce_factory: Callable[[], str] = make_nonce,
+        rng: random.Random | None = None,
     ) -> None:
         self.directory = directory
         self.settings = settings
@@ -148,6 +160,13 @@ class Rendezvous:
         self.stats = Stats()
         self._clock = clock
         self._nonce = nonce_factory
+        self._rng = rng if rng is not None else random.Random()
+        #: Joins waiting for their replay, in the order they are due:
+        #: (due, socket, the peers its ack listed, when it joined).
+        self._replays: deque[tuple[float, SocketId, list[str], float]] = deque()
+        #: Recent joins, (when, address), newest last: what a replay adds to
+        #: the ack's list.  Kept as long as a replay may need it.
+        self._recent_joins: deque[tuple[float, str]] = deque()
         self._sockets: dict[SocketId, _Socket] = {}
         self._dials: dict[DialKey, _PendingDial] = {}
         #: Peer ids admitted in a private swarm (None: everyone).  Replaced,
@@ -276,11 +295,28 @@ class Rendezvous:
         self.directory.claim(address, state.owner)
         if address not in state.authorised:
             state.authorised.append(address)
-        self.schedule.add(address, self._clock())
+        now = self._clock()
+        self.schedule.add(address, now)
         self.stats.joins_success += 1
-        others = [a for a in self.directory.addresses() if a != address]
+        others = self._peer_list(address)
+        self._recent_joins.append((now, address))
+        self._replays.append(
+            (now + self.settings.join_replay_delay, state.owner.socket, others, now)
+        )
         announcement = self._announcement(address)
         return Joined(others), [announcement] if announcement is not None else []
+
+    def _peer_list(self, address: str) -> list[str]:
+        """The peers a join ack lists: everyone, or in a swarm larger than the
+        limit the most recent half of it and a random sample of the rest, so
+        that both newcomers and long-standing peers are found at once."""
+        everyone = [a for a in self.directory.addresses() if a != address]
+        limit = self.settings.join_peers_limit
+        if len(everyone) <= limit:
+            return everyone
+        recent = limit // 2
+        older = everyone[:-recent] if recent else everyone
+        return self._rng.sample(older, limit - recent) + everyone[len(everyone) - recent :]
 
     def _join_failed(self, refusal: Refusal) -> tuple[JoinReply, list[Effect]]:
         self.stats.joins_failure += 1
@@ -310,7 +346,38 @@ class Rendezvous:
             announcement = self._announcement(address)
             if announcement is not None:
                 out.append(announcement)
+        while self._replays and self._replays[0][0] <= now:
+            _, sid, told, joined = self._replays.popleft()
+            out.extend(self._replay(sid, told, joined))
+        horizon = now - self.settings.join_replay_delay
+        while self._recent_joins and self._recent_joins[0][0] < horizon:
+            self._recent_joins.popleft()
         return out
+
+    def _replay(self, sid: SocketId, told: list[str], joined: float) -> list[Effect]:
+        """``ws-peer`` to one socket for the addresses announced since its
+        join and the peers its join ack listed, newest first, those still
+        joined, within its budget."""
+        state = self._sockets.get(sid)
+        if state is None:
+            return []
+        directory = self.directory
+        owned = directory.owned_by(state.owner)
+        if not owned:
+            return []  # it left: announcements are for joined sockets only
+        limit = self.schedule.budget or self.settings.join_peers_limit
+        since = []
+        for when, address in reversed(self._recent_joins):
+            if when <= joined:
+                break
+            since.append(address)
+        chosen: dict[str, None] = {}
+        for address in [*since, *reversed(told)]:
+            if len(chosen) >= limit:
+                break
+            if address not in owned and directory.owner(address) is not None:
+                chosen[address] = None
+        return [Replay(state.owner, tuple(chosen))] if chosen else []
 
     # -- ss-dial ---------------------------------------------------------------
 
