@@ -86,7 +86,7 @@ class Settings:
     #: of the peers its join ack listed and those announced since: real
     #: stacks attach their discovery handler only after their join completes,
     #: and drop what came before.
-    join_replay_delay: float = 1.5
+    join_replay_delay: float = 0.75
 
 
 @dataclass(slots=True)
