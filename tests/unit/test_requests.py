@@ -33,6 +33,11 @@ DIAL_SHAPE = "Bad request: ss-dial expects (multiaddr, multiaddr, dial id)"
         (["foo", "aa"], "Invalid multiaddr"),
         ([WS_STAR + "/ipfs/Qm" + "a" * MAX_ADDRESS_LENGTH, "aa"], "Invalid multiaddr"),
         ([WS_STAR, "a" * (MAX_CHALLENGE_DATA_LENGTH + 1)], "Bad request: challenge data too long"),
+        ([WS_STAR + "/ipfs/QmA\n", ""], "Invalid multiaddr"),
+        ([WS_STAR + "/ipfs/QmA ", ""], "Invalid multiaddr"),
+        ([WS_STAR + "/ipfs/QmA\x1f", ""], "Invalid multiaddr"),
+        (["/dns4/a b/tcp/1/ws/p2p-websocket-star", ""], "Invalid multiaddr"),
+        ([WS_STAR + "\u0085", ""], "Invalid multiaddr"),
     ],
 )
 def test_malformed_joins_are_refused_with_their_reason(args: list[object], expected: str) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import base58
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.support.identity import Identity
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
@@ -475,3 +480,62 @@ def test_a_replay_stays_within_the_socket_budget(clock: Clock) -> None:
     clock.now += 2
     replays = [e for e in r.announcements_due(clock.now) if isinstance(e, Replay)]
     assert replays[-1] == Replay(o("s5"), ("/4", "/3", "/2"))
+
+
+def _rsa_marshalled(bits: int, exponent: int = 65537) -> tuple[bytes, str]:
+    """A marshalled libp2p RSA public key and its (sha256) peer id."""
+    der = (
+        rsa.generate_private_key(public_exponent=exponent, key_size=bits)
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    )
+    length = len(der)
+    varint = bytes([length & 0x7F | 0x80, length >> 7])
+    marshalled = b"\x08\x00\x12" + varint + der
+    peer_id = base58.b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest()).decode()
+    return marshalled, peer_id
+
+
+@pytest.mark.parametrize(
+    ("bits", "exponent", "refusal"),
+    [
+        (2048, 65537, None),
+        (4096, 65537, None),
+        (1024, 65537, "Invalid public key: an RSA key must have 2048 to 4096 bits"),
+        (2048, 3, "Invalid public key: an RSA key must have the public exponent 65537"),
+    ],
+)
+def test_only_cheap_rsa_keys_may_take_the_challenge(
+    clock: Clock, bits: int, exponent: int, refusal: str | None
+) -> None:
+    r = make(clock)
+    r.connect("s")
+    marshalled, peer_id = _rsa_marshalled(bits, exponent)
+    addr = f"/ip4/127.0.0.1/tcp/{PORT}/ws/p2p-websocket-star/ipfs/{peer_id}"
+    reply, _ = join_(r, "s", addr, marshalled.hex())
+    if refusal is None:
+        assert reply[0] is None and isinstance(reply[1], str)  # a nonce to sign
+    else:
+        assert reply == (refusal,)
+
+
+def test_one_key_joining_other_spellings_of_its_address_is_one_peer(clock: Clock) -> None:
+    r = make(clock)
+    r.connect("s")
+    r.connect("other")
+    ident = Identity.generate()
+    spellings = [
+        ident.address(PORT),
+        ident.address(PORT).replace("/ipfs/", "/p2p/"),
+        ident.address(PORT) + "/",
+        ident.address(PORT).replace("/ws/", "//ws/"),
+    ]
+    for addr in spellings:
+        (_, nonce), _ = join_(r, "s", addr, ident.marshalled_public_key.hex())
+        reply, _ = join_(r, "s", addr, ident.sign_hex(str(nonce)))
+        assert reply[:2] == (None, None)
+        # Each join moves the peer to the new spelling: one entry, one owner.
+        assert list(r.directory.addresses()) == [addr]
+        assert r.directory.owned_by(o("s")) == {addr}
+    assert len(r.schedule._current) == 1
+    assert dial_(r, "s", spellings[0], spellings[-1], "d")[0] == (Reason.NOT_AUTHORIZED.value,)

@@ -132,6 +132,8 @@ class _Socket:
     dialing: set[str] = field(default_factory=set)
     #: Dials this socket was asked to accept, by key.
     incoming: set[DialKey] = field(default_factory=set)
+    #: The address this socket joined for each peer id.
+    peers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -217,7 +219,7 @@ class Rendezvous:
         if self.settings.strict_multiaddr and not is_websocket_star(address):
             return self._join_failed(Refusal(Reason.INVALID_MULTIADDR))
         if not self.settings.crypto_challenge:
-            return self._finish_join(state, address)
+            return self._finish_join(state, address, claimed_peer_id(address))
         if data == "":
             return self._join_failed(Refusal(Reason.NO_ID_PROVIDED))
         now = self._clock()
@@ -244,6 +246,7 @@ class Rendezvous:
         ):
             return False
         state.authorised = [a for a in state.authorised if a != request.address]
+        state.peers = {p: a for p, a in state.peers.items() if a != request.address}
         self.schedule.remove(request.address)
         return True
 
@@ -257,6 +260,9 @@ class Rendezvous:
             key = decode_public_key(lenient_unhex(pubkey_hex))
         except InvalidPublicKey as exc:
             return self._join_failed(Refusal(Reason.INVALID_PUBLIC_KEY, str(exc)))
+        unfit = key.unfit()
+        if unfit is not None:
+            return self._join_failed(Refusal(Reason.INVALID_PUBLIC_KEY, unfit.value))
         if claimed not in key.peer_ids():
             return self._join_failed(Refusal(Reason.ID_MISMATCH))
         if not self._admitted(key):
@@ -281,17 +287,34 @@ class Rendezvous:
             return self._join_failed(Refusal(Reason.SIGNATURE_INVALID))
         if not self._admitted(challenge.key):  # the list may have been reloaded meanwhile
             return self._join_failed(Refusal(Reason.PEER_NOT_ALLOWED))
-        return self._finish_join(state, address)
+        return self._finish_join(state, address, challenge.key.peer_id())
 
     def _admitted(self, key: PublicKey) -> bool:
         return self.allowed_peers is None or not self.allowed_peers.isdisjoint(key.peer_ids())
 
-    def _finish_join(self, state: _Socket, address: str) -> tuple[JoinReply, list[Effect]]:
+    def _finish_join(
+        self, state: _Socket, address: str, peer: str | None
+    ) -> tuple[JoinReply, list[Effect]]:
+        """Join ``address`` for ``peer`` (its peer id, when known).
+
+        One socket holds one address per peer: a key that joins another
+        spelling of its address (``/p2p/`` for ``/ipfs/``, a trailing ``/``,
+        the hashed form of its id) moves to it rather than being listed, and
+        announced, as several peers.
+        """
+        previous = state.peers.get(peer) if peer is not None else None
         if (
             address not in state.authorised
+            and previous is None
             and len(state.authorised) >= self.settings.max_addresses_per_socket
         ):
             return self._join_failed(Refusal(Reason.TOO_MANY_ADDRESSES))
+        if previous is not None and previous != address:
+            if self.directory.release(previous, state.owner):
+                self.schedule.remove(previous)
+            state.authorised = [a for a in state.authorised if a != previous]
+        if peer is not None:
+            state.peers[peer] = address
         self.directory.claim(address, state.owner)
         if address not in state.authorised:
             state.authorised.append(address)

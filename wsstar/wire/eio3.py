@@ -27,6 +27,10 @@ MESSAGE_TYPE = 4
 TEXT_PACKET_TYPES = frozenset("0123456")
 
 _B64_PREFIX = "b4"
+#: Packets one polling POST may carry (python-engineio's own bound for v4):
+#: each is answered, and a body of thousands of pings would queue thousands
+#: of pongs.
+MAX_PAYLOAD_PACKETS = 16
 
 
 def utf16_length(text: str) -> int:
@@ -78,6 +82,8 @@ def decode_payload(body: bytes, content_type: str) -> list[str | bytes]:
             parts = list(_split_text_payload(body.decode("utf-8")))
     except UnicodeDecodeError as exc:
         raise ProtocolError("payload is not UTF-8") from exc
+    if len(parts) > MAX_PAYLOAD_PACKETS:
+        raise ProtocolError(f"more than {MAX_PAYLOAD_PACKETS} packets in one payload")
     messages: list[str | bytes] = []
     for part in parts:
         if isinstance(part, bytes):

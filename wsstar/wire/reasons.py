@@ -106,3 +106,5 @@ class KeyProblem(enum.Enum):
     TYPE_MISMATCH = "the key data does not match the key type"
     BAD_DATA = "bad {} key data"
     KEY_TYPE = "unsupported key type {}"
+    RSA_SIZE = "an RSA key must have 2048 to 4096 bits"
+    RSA_EXPONENT = "an RSA key must have the public exponent 65537"

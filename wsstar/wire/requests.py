@@ -9,6 +9,7 @@ oversized input away from them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ MAX_ADDRESS_LENGTH = 1024
 #: Longest hex public key or signature accepted (RSA-8192 keys are ~2.1 KB of hex).
 MAX_CHALLENGE_DATA_LENGTH = 8192
 MAX_DIAL_ID_LENGTH = 256
+
+#: White space and control characters: no real address has them, js clients
+#: fail to parse an announced address with them, and they forge log lines.
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,11 @@ def parse_join(args: Sequence[object]) -> JoinRequest | Refusal:
     data = args[1] if len(args) > 1 else None
     if not isinstance(address, str) or not isinstance(data, str):
         return Refusal(Reason.BAD_REQUEST, JOIN_SHAPE)
-    if len(address) > MAX_ADDRESS_LENGTH or not is_multiaddr(address):
+    if (
+        len(address) > MAX_ADDRESS_LENGTH
+        or _UNPRINTABLE.search(address)
+        or not is_multiaddr(address)
+    ):
         return Refusal(Reason.INVALID_MULTIADDR)
     if len(data) > MAX_CHALLENGE_DATA_LENGTH:
         return Refusal(Reason.BAD_REQUEST, CHALLENGE_DATA_TOO_LONG)

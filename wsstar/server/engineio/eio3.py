@@ -88,6 +88,7 @@ class Eio3Socket(Socket):
         super().__init__(server, sid)
         self.b64 = b64
         self.last_client_ping = time.monotonic()
+        self._content_type = ""
 
     async def receive(self, pkt: eio_packet.Packet) -> None:
         if pkt.packet_type == eio_packet.PING:
@@ -128,24 +129,22 @@ class Eio3Socket(Socket):
             return self.server.ok_v3(result)
         return result
 
-    async def handle_post_request(self, environ: Environ) -> None:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > self.server.max_http_buffer_size:
-            raise eio_exceptions.ContentTooLongError()
-        body = await environ["wsgi.input"].read(length)
+    def _decode_body(self, body: bytes) -> list[eio_packet.Packet]:
         try:
-            messages = eio3.decode_payload(body, environ.get("CONTENT_TYPE", ""))
+            messages = eio3.decode_payload(body, self._content_type)
         except ProtocolError as exc:
             # Same outcome as a bad websocket frame: this session ends.
             raise eio_exceptions.EngineIOError(str(exc)) from exc
-        for message in messages:
-            # Relay flow control: what is left of the body waits while paused.
-            await self._wait_resumed()
-            await self.receive(
-                eio_packet.Packet(eio_packet.MESSAGE, message)
-                if isinstance(message, bytes)
-                else eio_packet.Packet(encoded_packet=message)
-            )
+        return [
+            eio_packet.Packet(eio_packet.MESSAGE, message)
+            if isinstance(message, bytes)
+            else eio_packet.Packet(encoded_packet=message)
+            for message in messages
+        ]
+
+    async def handle_post_request(self, environ: Environ) -> None:
+        self._content_type = environ.get("CONTENT_TYPE", "")
+        await super().handle_post_request(environ)
 
     async def _websocket_handler(self, ws: FrameChannel) -> None:
         await super()._websocket_handler(Eio3WebSocket(ws, self.b64))

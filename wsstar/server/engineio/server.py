@@ -302,4 +302,9 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         except Exception as exc:
             self._binary_packet.pop(eio_sid, None)
             log.info("closing %s: malformed Socket.IO packet (%s)", eio_sid, shorten(str(exc), 80))
-            await self.eio.disconnect(eio_sid)
+            sock: Socket | None = self.eio.sockets.get(eio_sid)
+            if sock is not None:
+                # Not python-engineio's disconnect: it waits for the queue to
+                # drain, which a polling client that sent garbage never does
+                # (and here the wait would hold its POST too).
+                await sock.close(wait=False, abort=True, reason=self.reason.SERVER_DISCONNECT)

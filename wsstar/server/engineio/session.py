@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
-from engineio import async_socket
+from engineio import async_socket, payload
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
@@ -168,6 +168,27 @@ class FrameChannel(Protocol):
     async def wait(self) -> str | bytes: ...
 
     async def close(self) -> None: ...
+
+
+#: Seconds a long-polling POST has to deliver its whole body.
+BODY_DEADLINE = 10.0
+
+
+async def _read_body(environ: Environ, server: Any) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise eio_exceptions.EngineIOError("bad Content-Length") from None
+    if length > server.max_http_buffer_size:
+        raise eio_exceptions.ContentTooLongError("body over the message size limit")
+    try:
+        body: bytes = await asyncio.wait_for(
+            environ["wsgi.input"].readexactly(length), BODY_DEADLINE
+        )
+    except (asyncio.IncompleteReadError, TimeoutError, aiohttp.ClientError, OSError):
+        # Cut short, late, or the connection went away in the middle.
+        raise eio_exceptions.EngineIOError("body incomplete") from None
+    return body
 
 
 def _size(pkt: eio_packet.Packet | None) -> int:
@@ -404,8 +425,33 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         return result
 
     async def handle_post_request(self, environ: Environ) -> None:
-        await self._wait_resumed()
-        await super().handle_post_request(environ)
+        """A long-polling POST: the body read whole (python-engineio's single
+        ``read(length)`` returns only what has arrived), then its packets,
+        each waiting while reading is paused.
+
+        A body that is too large, incomplete, late or malformed ends the
+        session at once.  python-engineio would close it waiting for a poll
+        to drain its queue, which a client that sent garbage never makes, so
+        the request and its session would be held for good.
+        """
+        try:
+            packets = self._decode_body(await _read_body(environ, self.server))
+            for pkt in packets:
+                await self._wait_resumed()
+                await self.receive(pkt)
+        except (eio_exceptions.EngineIOError, ValueError) as exc:
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+            raise eio_exceptions.EngineIOError(str(exc)) from exc
+        except asyncio.CancelledError:
+            # The client went away in the middle of its body.
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+            raise
+
+    def _decode_body(self, body: bytes) -> list[eio_packet.Packet]:
+        packets: list[eio_packet.Packet] = payload.Payload(
+            encoded_payload=body.decode("utf-8")
+        ).packets
+        return packets
 
     # -- the session loops -----------------------------------------------------------
 
