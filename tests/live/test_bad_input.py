@@ -4,6 +4,7 @@ anyone else: the server keeps serving a well-behaved client afterwards."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -152,3 +153,21 @@ async def test_oversized_message_closes_only_the_sender() -> None:
         finally:
             await client.close()
         await assert_still_serving(srv)
+
+
+async def test_client_text_cannot_forge_or_flood_log_lines(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wsstar")
+    client = await Eio3Client.connect(server.port)
+    try:
+        forged = "/ip4/1.2.3.4\n2026-12-01 10:00:00,000 INFO wsstar: joined /x from 6.6.6.6"
+        await client.call("ss-dial", forged, "/b", "d\nx")
+        for _ in range(200):
+            await client.call("ss-join", "not a multiaddr", "")
+    finally:
+        await client.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "wsstar"]
+    assert not any("\n" in m for m in messages)
+    # 201 refusals from one address: one line now, a count later.
+    assert len([m for m in messages if "refused" in m or "failed" in m]) == 1

@@ -28,6 +28,7 @@ from wsstar.server.config import ServerConfig
 from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
+from wsstar.server.logtext import LogThrottle, printable
 from wsstar.star.effects import (
     Announce,
     AnswerDial,
@@ -40,7 +41,7 @@ from wsstar.star.effects import (
 from wsstar.star.flow import GLOBAL, FlowControl, Gate, Held
 from wsstar.star.rendezvous import Rendezvous
 from wsstar.wire import codec, events
-from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, shorten, unknown_event
+from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, unknown_event
 from wsstar.wire.replies import Joined, dial_ack, join_ack, refusal_ack
 from wsstar.wire.requests import DialRequest, parse_dial, parse_join, parse_leave
 
@@ -48,8 +49,8 @@ log = logging.getLogger("wsstar")
 
 #: Seconds between sweeps of idle per-address limit state.
 SWEEP_INTERVAL = 30.0
-#: Longest client-chosen text put in a log line.
-LOGGED = 80
+#: Seconds over which refusals to one client address share one log line.
+REFUSAL_LOG_INTERVAL = 10.0
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class RendezvousService:
         self._clients: dict[SocketId, _Client] = {}
         self._dials = DialBook()
         self.flow = FlowControl(config.relay_stall_timeout)
+        self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL, time.monotonic)
         self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
         self.fanout = AnnouncementFanout(self.core.directory, self._local_session)
@@ -153,6 +155,13 @@ class RendezvousService:
                 if now >= next_sweep:
                     next_sweep = now + SWEEP_INTERVAL
                     self.admission.sweep()
+                for remote, held in self._refusal_log.flush():
+                    log.info(
+                        "%d more requests or connections from %s refused in %g s",
+                        held,
+                        remote,
+                        REFUSAL_LOG_INTERVAL,
+                    )
             except Exception:
                 log.exception("announcement round failed")
 
@@ -162,7 +171,10 @@ class RendezvousService:
         refused = self.admission.connect(remote)
         if refused is None:
             return True
-        log.info("connection from %s refused: %s limit reached", remote, refused.replace("_", " "))
+        if self._refusal_log.allow(remote):
+            log.info(
+                "connection from %s refused: %s limit reached", remote, refused.replace("_", " ")
+            )
         return False
 
     def released(self, remote: str) -> None:
@@ -189,7 +201,7 @@ class RendezvousService:
             self._open(client.owner)  # whoever it held as a full receiver
         self._recheck_held()
         for address in owned:
-            log.info("left %s (%s)", _logged(address), reason or "disconnect")
+            log.info("left %s (%s)", printable(address), reason or "disconnect")
 
     # -- requests ---------------------------------------------------------------------
 
@@ -225,7 +237,7 @@ class RendezvousService:
         try:
             self._event(client, sid, event, args, ack_id)
         except Exception:
-            log.exception("error handling %s from %s", _logged(event), sid)
+            log.exception("error handling %s from %s", printable(event), sid)
             if ack_id is not None:
                 self._ack(client, ack_id, refusal_ack(Refusal(Reason.INTERNAL_ERROR)))
 
@@ -256,7 +268,7 @@ class RendezvousService:
             request = parse_leave(args)
             if self.core.leave(sid, request) and request is not None:
                 log.info(
-                    "left %s from %s (ss-leave)", _logged(request.address), client.session.remote
+                    "left %s from %s (ss-leave)", printable(request.address), client.session.remote
                 )
             if ack_id is not None:
                 self._ack(client, ack_id, ())
@@ -280,9 +292,10 @@ class RendezvousService:
         reply, effects = self.core.join(sid, request)
         self.perform(effects)
         self._ack(client, ack_id, join_ack(reply))
-        address = _logged(args[0] if args else None)
+        address = printable(args[0] if args else None)
         if isinstance(reply, Refusal):
-            log.info("join refused %s from %s: %s", address, remote, reply.text)
+            if self._refusal_log.allow(remote):
+                log.info("join refused %s from %s: %s", address, remote, reply.text)
         elif isinstance(reply, Joined):
             log.info("joined %s from %s", address, remote)
 
@@ -295,19 +308,22 @@ class RendezvousService:
         )
         refusal, effects = self.core.dial(sid, request)
         if refusal is not None:
-            from_addr = _logged(args[0] if args else None)
-            to_addr = _logged(args[1] if len(args) > 1 else None)
-            log.info("dial %s -> %s from %s failed: %s", from_addr, to_addr, remote, refusal.text)
+            if self._refusal_log.allow(remote):
+                from_addr = printable(args[0] if args else None)
+                to_addr = printable(args[1] if len(args) > 1 else None)
+                log.info(
+                    "dial %s -> %s from %s failed: %s", from_addr, to_addr, remote, refusal.text
+                )
             self._ack(client, ack_id, refusal_ack(refusal))
             return
         assert isinstance(request, DialRequest)  # only a parsed request is ever served
         self._dials.add(DialKey(client.owner, request.dial_id), ack_id)
         log.info(
             "dial %s -> %s from %s (%s)",
-            _logged(request.from_addr),
-            _logged(request.to_addr),
+            printable(request.from_addr),
+            printable(request.to_addr),
             remote,
-            _logged(request.dial_id),
+            printable(request.dial_id),
         )
         self.perform(effects)
 
@@ -334,7 +350,7 @@ class RendezvousService:
                         answer = dial_ack(reply)
                         if answer:
                             log.info(
-                                "dial %s failed: %s", _logged(dial.dial_id), _logged(answer[0])
+                                "dial %s failed: %s", printable(dial.dial_id), printable(answer[0])
                             )
                         self._ack(client, record.ack_id, answer)
                 case _:
@@ -447,7 +463,7 @@ class RendezvousService:
                 effects.extend(self.core.streams.cut(source, name))
                 log.info(
                     "relay %s cut: its receiver took nothing for %gs",
-                    _logged(name),
+                    printable(name),
                     self.config.relay_stall_timeout,
                 )
             self.perform(effects)
@@ -479,8 +495,3 @@ class RendezvousService:
         if self._drained is not None and not self._dials:
             self._drained.set()
         return record
-
-
-def _logged(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return shorten(text, LOGGED)

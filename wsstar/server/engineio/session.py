@@ -30,6 +30,7 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from wsstar.server.logtext import printable
 from wsstar.wire.eio3 import TEXT_PACKET_TYPES
 
 log = logging.getLogger("wsstar.engine")
@@ -601,7 +602,8 @@ def real_remote_address(
         if trust_proxy:
             forwarded = request.headers.getall("X-Forwarded-For", [])
             if forwarded:
-                remote = forwarded[-1].rsplit(",", 1)[-1].strip() or remote
+                # A header: whatever the client put there, made safe to log.
+                remote = printable(forwarded[-1].rsplit(",", 1)[-1].strip(), 64) or remote
         elif not warned and (
             "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
         ):

@@ -1,0 +1,33 @@
+"""Client text in log lines, and refusals summed up per address."""
+
+from __future__ import annotations
+
+from wsstar.server.logtext import LogThrottle, printable
+
+
+def test_client_text_cannot_start_a_line_of_its_own() -> None:
+    forged = "/ip4/1.2.3.4/ipfs/QmA\n2026-12-01 INFO wsstar: joined /x from 6.6.6.6"
+    assert "\n" not in printable(forged, 200)
+    assert printable("a\\b\x1b[31m\u0085") == "a\\x5cb\\x1b[31m\\x85"
+    assert printable("x" * 100, 10) == "x" * 10 + "…"
+    assert printable(["not", "text"]) == "['not', 'text']"
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_line_per_address_per_interval_and_a_count_of_the_rest() -> None:
+    clock = Clock()
+    throttle = LogThrottle(10.0, clock)
+    assert throttle.allow("a") is True
+    assert [throttle.allow("a") for _ in range(500)] == [False] * 500
+    assert throttle.allow("b") is True
+    clock.now = 5.0
+    assert throttle.flush() == []
+    clock.now = 10.0
+    assert throttle.flush() == [("a", 500)]  # b had nothing held back
+    assert throttle.allow("a") is True  # a new interval
