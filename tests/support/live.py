@@ -7,10 +7,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
-
 from wsstar.server.config import ServerConfig
-from wsstar.server.http import create_app, shutdown
+from wsstar.server.http import make_runner, make_site, shutdown
 from wsstar.server.service import RendezvousService
 from wsstar.star.rendezvous import Settings
 
@@ -33,13 +31,11 @@ class LiveServer:
 async def live_server(rules: Settings | None = None, **options: Any) -> AsyncIterator[LiveServer]:
     config = ServerConfig(host="127.0.0.1", port=0, rules=rules or Settings(), **options)
     service = RendezvousService(config)
-    runner = web.AppRunner(create_app(service), handle_signals=False, access_log=None)
+    runner = make_runner(service)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = make_site(runner, service, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]
+    port = site.port
     try:
         yield LiveServer(service, port)
     finally:

@@ -15,7 +15,15 @@ import wsstar.server.engineio
 PUBLIC = {
     wsstar: {"ConfigError", "ProtocolError", "WsstarError", "__version__"},
     wsstar.directory: {"LOCAL_NODE", "NodeId", "Owner", "PeerDirectory", "SocketId"},
-    wsstar.server.engineio: {"Handler", "Session", "SocketServer", "text_frame"},
+    wsstar.server.engineio: {
+        "KEEPALIVE_TIMEOUT",
+        "ConnectionGate",
+        "GuardedSite",
+        "Handler",
+        "Session",
+        "SocketServer",
+        "text_frame",
+    },
 }
 
 

@@ -77,11 +77,14 @@ class Admission:
         self.refused: dict[str, int] = {
             "connections": 0,
             "connections_per_ip": 0,
+            "tcp_per_ip": 0,
             "joins": 0,
             "dials": 0,
             "events": 0,
         }
         self._event_buckets: dict[str, TokenBucket] = {}
+        #: Open TCP connections by client address.
+        self._tcp: dict[str, int] = {}
 
     def exempt(self, ip: str) -> bool:
         """Whether ``ip`` is spared the per-address limits (a loopback client)."""
@@ -107,6 +110,26 @@ class Admission:
         client.connections += 1
         self.connections += 1
         return None
+
+    def tcp_open(self, ip: str) -> bool:
+        """Admit a TCP connection from ``ip``: an address may hold twice as
+        many as it may hold sessions (a polling session's requests and its
+        upgrade take more than one).  Counted before any HTTP is read, so
+        half-sent requests count too."""
+        cap = 2 * self.limits.max_connections_per_ip
+        count = self._tcp.get(ip, 0)
+        if cap and count >= cap and not self.exempt(ip):
+            self.refused["tcp_per_ip"] += 1
+            return False
+        self._tcp[ip] = count + 1
+        return True
+
+    def tcp_closed(self, ip: str) -> None:
+        count = self._tcp.get(ip, 0) - 1
+        if count > 0:
+            self._tcp[ip] = count
+        else:
+            self._tcp.pop(ip, None)
 
     def disconnect(self, ip: str) -> None:
         client = self._clients.get(ip)

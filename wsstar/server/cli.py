@@ -17,12 +17,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiohttp import web
-
 from wsstar import __version__
 from wsstar.errors import ConfigError
 from wsstar.server.config import ServerConfig
-from wsstar.server.http import create_app, shutdown
+from wsstar.server.http import make_runner, make_site, shutdown
 from wsstar.server.options import OPTIONS, env_flag
 from wsstar.server.service import RendezvousService
 
@@ -177,9 +175,9 @@ async def _serve(
     config: ServerConfig, service: RendezvousService, ssl_context: ssl.SSLContext | None
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
-    runner = web.AppRunner(create_app(service), handle_signals=False, access_log=None)
+    runner = make_runner(service)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
+    site = make_site(runner, service, config.host, config.port, ssl_context)
     try:
         await site.start()
     except OSError:

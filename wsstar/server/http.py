@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import signal
+import ssl
 import time
 from importlib import resources
 from string import Template
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from wsstar import __version__
+from wsstar.server.engineio import KEEPALIVE_TIMEOUT, ConnectionGate, GuardedSite
 from wsstar.server.metrics import CONTENT_TYPE, Metrics
 from wsstar.server.service import RendezvousService
 
@@ -110,6 +112,37 @@ def create_app(service: RendezvousService) -> web.Application:
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop)
     return app
+
+
+def make_runner(service: RendezvousService) -> web.AppRunner:
+    """The aiohttp runner of one service, with an idle keep-alive bound."""
+    return web.AppRunner(
+        create_app(service),
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+    )
+
+
+def make_site(
+    runner: web.AppRunner,
+    service: RendezvousService,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> GuardedSite:
+    """The listening socket: every TCP connection counted per client address
+    and given a deadline for its first request's headers."""
+    gate = ConnectionGate(service.admit_tcp, service.admission.tcp_closed, _open_files_limit())
+    return GuardedSite(runner, gate, host=host, port=port, ssl_context=ssl_context)
+
+
+def _open_files_limit() -> int:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def shutdown(runner: web.AppRunner, service: RendezvousService) -> None:

@@ -180,6 +180,14 @@ class RendezvousService:
     def released(self, remote: str) -> None:
         self.admission.disconnect(remote)
 
+    def admit_tcp(self, remote: str) -> bool:
+        """A new TCP connection, before any HTTP: within its address's cap?"""
+        if self.admission.tcp_open(remote):
+            return True
+        if self._refusal_log.allow(remote):
+            log.info("connection from %s refused: too many TCP connections", remote)
+        return False
+
     async def connected(self, sid: SocketId, session: Session) -> None:
         self._clients[sid] = _Client(self.core.connect(sid), session)
         log.debug(

@@ -16,5 +16,18 @@ from wsstar.server.engineio.server import (  # noqa: E402  (after the version ch
     SocketServer,
 )
 from wsstar.server.engineio.session import text_frame  # noqa: E402
+from wsstar.server.engineio.tcp import (  # noqa: E402
+    KEEPALIVE_TIMEOUT,
+    ConnectionGate,
+    GuardedSite,
+)
 
-__all__ = ["Handler", "Session", "SocketServer", "text_frame"]
+__all__ = [
+    "KEEPALIVE_TIMEOUT",
+    "ConnectionGate",
+    "GuardedSite",
+    "Handler",
+    "Session",
+    "SocketServer",
+    "text_frame",
+]
