@@ -171,3 +171,33 @@ async def test_client_text_cannot_forge_or_flood_log_lines(
     assert not any("\n" in m for m in messages)
     # 201 refusals from one address: one line now, a count later.
     assert len([m for m in messages if "refused" in m or "failed" in m]) == 1
+
+
+async def test_a_client_that_stops_reading_is_disconnected_not_queued_for() -> None:
+    async with live_server(send_queue_packets=200) as srv:
+        client = await Eio3Client.connect(srv.port)
+        try:
+            client.reading.clear()  # it stops reading, and keeps asking
+            for i in range(20_000):
+                await client.send_raw(f'42{i}["no-such-event"]')
+                if client.closed.is_set() or srv.service.sio.send_queue_overflows:
+                    break
+            await eventually(lambda: srv.service.core.socket_count() == 0)
+            assert srv.service.sio.send_queue_overflows == 1
+            assert srv.service.sio.queued_bytes == 0
+        finally:
+            await client.close()
+
+
+async def test_a_client_refused_a_thousand_times_in_a_row_is_disconnected(
+    server: LiveServer,
+) -> None:
+    client = await Eio3Client.connect(server.port)
+    try:
+        for _ in range(999):
+            await client.send_raw('421["no-such-event"]')
+        assert not client.closed.is_set()
+        await client.send_raw('421["no-such-event"]')
+        await asyncio.wait_for(client.closed.wait(), TIMEOUT)
+    finally:
+        await client.close()

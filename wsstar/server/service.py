@@ -51,6 +51,9 @@ log = logging.getLogger("wsstar")
 SWEEP_INTERVAL = 30.0
 #: Seconds over which refusals to one client address share one log line.
 REFUSAL_LOG_INTERVAL = 10.0
+#: Requests refused in a row after which a connection is closed: no honest
+#: client gets near it (it would have to ignore a thousand errors).
+MAX_REFUSALS_IN_A_ROW = 1000
 
 
 @dataclass(slots=True)
@@ -59,6 +62,9 @@ class _Client:
 
     owner: Owner
     session: Session
+    #: Requests refused in a row: a client that only ever sends what is
+    #: refused is disconnected rather than answered forever.
+    refusals: int = 0
 
 
 class RendezvousService:
@@ -265,6 +271,7 @@ class RendezvousService:
             # answer) but not served, so it cannot crowd out other clients.
             if ack_id is not None:
                 self._ack(client, ack_id, refusal_ack(Refusal(Reason.EVENT_RATE_LIMITED)))
+            self._refused(client)
             return
         if event == events.JOIN:
             if ack_id is not None:  # the reference ignores joins that cannot be answered
@@ -289,6 +296,18 @@ class RendezvousService:
                 else unknown_event(event)
             )
             self._ack(client, ack_id, refusal_ack(refusal))
+            self._refused(client)
+
+    def _refused(self, client: _Client) -> None:
+        client.refusals += 1
+        if client.refusals == MAX_REFUSALS_IN_A_ROW:
+            log.info(
+                "closing %s from %s: %d requests refused in a row",
+                client.owner.socket,
+                client.session.remote,
+                client.refusals,
+            )
+            client.session.drop()
 
     def _join(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
         remote = client.session.remote
@@ -302,9 +321,12 @@ class RendezvousService:
         self._ack(client, ack_id, join_ack(reply))
         address = printable(args[0] if args else None)
         if isinstance(reply, Refusal):
+            self._refused(client)
             if self._refusal_log.allow(remote):
                 log.info("join refused %s from %s: %s", address, remote, reply.text)
-        elif isinstance(reply, Joined):
+            return
+        client.refusals = 0
+        if isinstance(reply, Joined):
             log.info("joined %s from %s", address, remote)
 
     def _dial(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
@@ -316,6 +338,7 @@ class RendezvousService:
         )
         refusal, effects = self.core.dial(sid, request)
         if refusal is not None:
+            self._refused(client)
             if self._refusal_log.allow(remote):
                 from_addr = printable(args[0] if args else None)
                 to_addr = printable(args[1] if len(args) > 1 else None)
@@ -325,6 +348,7 @@ class RendezvousService:
             self._ack(client, ack_id, refusal_ack(refusal))
             return
         assert isinstance(request, DialRequest)  # only a parsed request is ever served
+        client.refusals = 0
         self._dials.add(DialKey(client.owner, request.dial_id), ack_id)
         log.info(
             "dial %s -> %s from %s (%s)",

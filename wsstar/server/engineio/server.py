@@ -76,6 +76,9 @@ class Session(Protocol):
         """Call ``callback`` once, when at most ``low_water`` bytes and
         ``low_packets`` packets wait for the client (or it is gone)."""
 
+    def drop(self) -> None:
+        """Close the connection, without waiting for anything queued."""
+
     def pause(self) -> None:
         """Stop reading from the client (relay flow control)."""
 

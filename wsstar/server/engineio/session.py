@@ -235,6 +235,8 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     #: The websocket while this session's own loops run it (see
     #: :meth:`write_frames`).
     _channel: FrameChannel | None = None
+    #: Set once :meth:`drop` has scheduled the close.
+    _dropped = False
     #: Set while reading is allowed; None until the first pause.
     _reading: asyncio.Event | None = None
     #: Keeps the client's heartbeat going while paused.
@@ -284,6 +286,13 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         self.queued_bytes += size
         self.server.queued_bytes += size
 
+    def drop(self) -> None:
+        """Close the session on its own, without waiting for its queue."""
+        if not (self._dropped or self.closing or self.closed):
+            self._dropped = True
+            server = self.server
+            server.spawn(self.close(wait=False, abort=True, reason=server.reason.SERVER_DISCONNECT))
+
     def _check_queue(self) -> None:
         """Disconnect a client that has stopped reading: replies to its
         requests, pongs to its pings and anything else would otherwise
@@ -292,7 +301,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         if (
             self.queued_bytes > server.send_queue_bytes
             or self.queue.qsize() > server.send_queue_packets
-        ) and not (self.closing or self.closed):
+        ) and not (self._dropped or self.closing or self.closed):
             server.send_queue_overflows += 1
             log.info(
                 "closing %s from %s: it is not reading (%d packets, %d bytes waiting)",
@@ -301,7 +310,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
                 self.queue.qsize(),
                 self.queued_bytes,
             )
-            server.spawn(self.close(wait=False, abort=True, reason=server.reason.SERVER_DISCONNECT))
+            self.drop()
 
     def send_text(self, text: str) -> None:
         """Send one text message (an encoded Socket.IO packet) to an open
@@ -520,7 +529,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         # builds a packet object, two closures and an inspect call per frame,
         # and catches the handler's errors just as this loop does.
         on_message = self.server.handlers.get("message")
-        while True:
+        while not self._dropped:
             if self._reading is not None and not self._reading.is_set():
                 await self._reading.wait()
             try:
