@@ -126,3 +126,26 @@ async def test_bad_configuration_exits_with_a_message() -> None:
     _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 2
     assert b"cannot load TLS certificate/key" in err
+
+
+async def test_requests_aiohttp_cannot_parse_log_one_line_each() -> None:
+    port = free_port()
+    proc, _ = await start("--host", "127.0.0.1", "--port", str(port))
+    try:
+        for request in (
+            b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # URL too long
+            b"GET / HTTP/1.1\r\nX: " + b"b" * 20_000 + b"\r\n\r\n",  # header too long
+            b"\x16\x03\x01 not http\r\n\r\n",  # TLS or garbage on a plain port
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            await writer.drain()
+            assert (await asyncio.wait_for(reader.readline(), TIMEOUT)).startswith(b"HTTP/1.")
+            writer.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    log = err.decode()
+    assert "Traceback" not in log
+    lines = [line for line in log.splitlines() if "Error handling request" in line]
+    assert len(lines) >= 2 and all("Got more than" in line for line in lines)

@@ -20,6 +20,7 @@ PUBLIC = {
         "ConnectionGate",
         "GuardedSite",
         "Handler",
+        "OneLineParseErrors",
         "Session",
         "SocketServer",
         "text_frame",

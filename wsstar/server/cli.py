@@ -20,6 +20,7 @@ from typing import Any
 from wsstar import __version__
 from wsstar.errors import ConfigError
 from wsstar.server.config import ServerConfig
+from wsstar.server.engineio import OneLineParseErrors
 from wsstar.server.http import make_runner, make_site, shutdown
 from wsstar.server.options import OPTIONS, env_flag
 from wsstar.server.service import RendezvousService
@@ -205,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(OneLineParseErrors())
     _raise_open_file_limit()
     _return_large_buffers_to_the_system()
     try:

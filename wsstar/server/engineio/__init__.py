@@ -20,6 +20,7 @@ from wsstar.server.engineio.tcp import (  # noqa: E402
     KEEPALIVE_TIMEOUT,
     ConnectionGate,
     GuardedSite,
+    OneLineParseErrors,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ConnectionGate",
     "GuardedSite",
     "Handler",
+    "OneLineParseErrors",
     "Session",
     "SocketServer",
     "text_frame",

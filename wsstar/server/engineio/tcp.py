@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
+
+from wsstar.server.logtext import printable
 
 log = logging.getLogger("wsstar")
 
@@ -155,3 +157,20 @@ class GuardedSite(web.TCPSite):
             self._bound_port = self._server.sockets[0].getsockname()[1]
         else:
             self._bound_port = self._port
+
+
+class OneLineParseErrors(logging.Filter):
+    """aiohttp logs each request it cannot parse (a URL or header over its
+    limits, garbage) with a whole traceback; any client can send those, so
+    they become one line without one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, http_exceptions.HttpProcessingError):
+            what = record.getMessage()
+            reason = printable((str(error.message).splitlines() or [""])[0], 160)
+            record.msg, record.args = "%s: %s", (what, reason)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
