@@ -214,8 +214,9 @@ class RendezvousService:
         if client is not None:
             self._open(client.owner)  # whoever it held as a full receiver
         self._recheck_held()
-        for address in owned:
-            log.info("left %s (%s)", printable(address), reason or "disconnect")
+        if log.isEnabledFor(logging.INFO):
+            for address in owned:
+                log.info("left %s (%s)", printable(address), reason or "disconnect")
 
     # -- requests ---------------------------------------------------------------------
 
@@ -319,15 +320,15 @@ class RendezvousService:
         reply, effects = self.core.join(sid, request)
         self.perform(effects)
         self._ack(client, ack_id, join_ack(reply))
-        address = printable(args[0] if args else None)
         if isinstance(reply, Refusal):
             self._refused(client)
             if self._refusal_log.allow(remote):
+                address = printable(args[0] if args else None)
                 log.info("join refused %s from %s: %s", address, remote, reply.text)
             return
         client.refusals = 0
-        if isinstance(reply, Joined):
-            log.info("joined %s from %s", address, remote)
+        if isinstance(reply, Joined) and log.isEnabledFor(logging.INFO):
+            log.info("joined %s from %s", printable(args[0]), remote)
 
     def _dial(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
         remote = client.session.remote
@@ -350,13 +351,14 @@ class RendezvousService:
         assert isinstance(request, DialRequest)  # only a parsed request is ever served
         client.refusals = 0
         self._dials.add(DialKey(client.owner, request.dial_id), ack_id)
-        log.info(
-            "dial %s -> %s from %s (%s)",
-            printable(request.from_addr),
-            printable(request.to_addr),
-            remote,
-            printable(request.dial_id),
-        )
+        if log.isEnabledFor(logging.INFO):  # the text is made only if it is written
+            log.info(
+                "dial %s -> %s from %s (%s)",
+                printable(request.from_addr),
+                printable(request.to_addr),
+                remote,
+                printable(request.dial_id),
+            )
         self.perform(effects)
 
     # -- effects ------------------------------------------------------------------------

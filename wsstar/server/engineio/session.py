@@ -362,8 +362,9 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         self._low_packets = low_packets
         self._drained = callback
 
-    def _written(self, packets: list[eio_packet.Packet | None]) -> None:
-        size = sum(_size(pkt) for pkt in packets)
+    def _written(self, packets: list[eio_packet.Packet | None], size: int | None = None) -> None:
+        if size is None:
+            size = sum(_size(pkt) for pkt in packets)
         self._queued(-size)
         self.sent_bytes += size
         if (
@@ -569,18 +570,18 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
                 batch = batch[: batch.index(None)]
             if not batch:
                 continue
-            self._in_flight = sum(_size(pkt) for pkt in batch)
+            size = self._in_flight = sum(_size(pkt) for pkt in batch)
             try:
                 await ws.send_many([pkt.encode() for pkt in batch])
             except Exception:  # a dead transport ends the session
                 self._in_flight = 0
-                self._written(batch)
+                self._written(batch, size)
                 break
             self._in_flight = 0
             # Counted as queued until the transport has taken it (send_many
             # waits while the transport is over its high-water mark), so that
             # a stalled reader's batch in flight is not forgotten.
-            self._written(batch)
+            self._written(batch, size)
         # Whatever is still queued will never be sent; account for it so that
         # close(wait=True), which joins the queue, cannot hang.
         while not queue.empty():
