@@ -55,9 +55,6 @@ class FlowControl:
         """How many sources are held paused."""
         return len(self._held_by)
 
-    def is_held(self, source: SocketId) -> bool:
-        return source in self._held_by
-
     def hold(self, source: SocketId, gate: Gate, now: float = 0.0, progress: int = 0) -> bool:
         """Hold ``source`` at ``gate``; True if it was not held before (so it
         must be paused now).  For a receiver gate, ``progress`` is how much it
