@@ -196,6 +196,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--sizes",
         help="scale: comma-separated peer counts (default 1000,2000,5000,10000; --quick 500)",
     )
+    p.add_argument(
+        "--formation-sizes",
+        help="formation: comma-separated swarm sizes (default 1000,10000; --quick 2000)",
+    )
     p.add_argument("--repeats", type=int, help="repeats of relay, dial, join (default 3 / 1)")
     p.add_argument("--dials", type=int, help="dials per dial run (default 40000 / 5000)")
     p.add_argument("--churn", type=int, help="churn cycles (default 10000 / 2000)")
@@ -207,7 +211,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--servers",
         default=",".join(SERVERS),
-        help="comma-separated subset to measure (wsstar-budget runs only in scale)",
+        help="comma-separated subset to measure (wsstar-budget runs only in scale, formation)",
     )
     p.add_argument(
         "--keep-wsstar-limits",
@@ -240,6 +244,13 @@ def make_options(a: argparse.Namespace) -> Options:
         if quick
         else [1000, 2000, 5000, 10000]
     )
+    formation_sizes = (
+        [int(x) for x in a.formation_sizes.split(",")]
+        if a.formation_sizes
+        else [2000]
+        if quick
+        else [1000, 10000]
+    )
     servers = [s for s in a.servers.split(",") if s]
     for s in servers:
         if s not in SERVERS:
@@ -248,6 +259,7 @@ def make_options(a: argparse.Namespace) -> Options:
         quick=quick,
         repeats=a.repeats or (1 if quick else 3),
         sizes=sizes,
+        formation_sizes=formation_sizes,
         # whole announcement intervals: every peer is then announced the same
         # number of times in the window, whatever the phase of its timer
         hold=max(20.0, 10.0 * round((a.hold or (20.0 if quick else 30.0)) / 10.0)),
@@ -296,7 +308,7 @@ async def run_case(ctx: Ctx, case: Case, servers: list[str]) -> CaseResult:
 async def main_async(a: argparse.Namespace, command: str, prefix: str) -> int:
     opts = make_options(a)
     nofile = raise_nofile()
-    if max(opts.sizes) + 1000 > nofile:
+    if max(opts.sizes + opts.formation_sizes) + 1000 > nofile:
         log(f"warning: RLIMIT_NOFILE is {nofile}; sizes above ~{nofile - 1000} will fail")
     ensure_npm(log)
     extra = configure_wsstar(bool(a.keep_wsstar_limits))

@@ -25,6 +25,7 @@ class Options:
     quick: bool
     repeats: int
     sizes: list[int]
+    formation_sizes: list[int]
     hold: float
     dials: int
     joins_ed25519: int
@@ -514,6 +515,86 @@ def scale_cases(opts: Options) -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------- formation
+
+
+async def formation_run(ctx: Ctx, server: Server, *, size: int) -> Metrics:
+    """`size` peers join as fast as they can (the challenge on, Ed25519 ids);
+    then every socket is dropped at once and each comes back at a random
+    moment within five seconds, as after a server restart."""
+    procs = 2
+    spread = 5.0
+    deadline = 120.0 + size * 0.05
+    configs = [
+        base_config(
+            server,
+            ctx.keys.ed_path,
+            "formation",
+            count=size // procs + (1 if p < size % procs else 0),
+            offset=p,
+            stride=procs,
+            concurrency=256,
+            spreadMs=int(spread * 1000),
+            timeoutMs=30000,
+            runTimeoutMs=int(deadline * 1000),
+            lifetimeMs=int(4 * deadline * 1000),
+        )
+        for p in range(procs)
+    ]
+    out: Metrics = {}
+    async with Fleet(configs) as fleet:
+        await fleet.all("ready", 60)
+        rss0 = server.memory_mib().get("VmRSS", math.nan)
+        s0 = server.cpu()
+        await fleet.broadcast({"cmd": "go"})
+        formed = await fleet.all("formed", deadline)
+        ctx.note_errors(formed)
+        out["joined"] = sum(int(r["joined"]) for r in formed)
+        out["formation s"] = _span(formed)
+        out["formation server CPU s"] = server.cpu() - s0
+        out["ws-peer received per peer, formation"] = sum(int(r["received"]) for r in formed) / max(
+            1, out["joined"]
+        )
+        _check_alive(server)
+        s0 = server.cpu()
+        await fleet.broadcast({"cmd": "storm"})
+        rejoined = await fleet.all("rejoined", deadline)
+        ctx.note_errors(rejoined)
+        out["rejoined after the storm"] = sum(int(r["joined"]) for r in rejoined)
+        out["storm: drop to all rejoined s"] = _span(rejoined)
+        out["storm server CPU s"] = server.cpu() - s0
+        reports = await _ask_all(fleet, {"cmd": "report"}, "report", 60)
+        out["connected at end, % of peers"] = (
+            100 * sum(int(r["connected"]) for r in reports) / max(1, size)
+        )
+        mem = server.memory_mib()
+        out["RSS before MiB"] = rss0
+        out["peak RSS MiB"] = mem.get("VmHWM", math.nan)
+        out["RSS at end MiB"] = mem.get("VmRSS", math.nan)
+    _check_alive(server)
+    return out
+
+
+def _span(replies: list[dict[str, Any]]) -> float:
+    """Seconds from the first process's start to the last one's end."""
+    return (max(float(r["t1"]) for r in replies) - min(float(r["t0"]) for r in replies)) / 1000
+
+
+def formation_cases(opts: Options) -> list[Case]:
+    cases = []
+    for size in opts.formation_sizes:
+
+        async def run(ctx: Ctx, server: Server, size: int = size) -> Metrics:
+            return await formation_run(ctx, server, size=size)
+
+        servers = (
+            ("reference", "wsstar-budget") if size <= LIKE_FOR_LIKE_MAX else ("wsstar-budget",)
+        )
+        name = f"Swarm of {size} forming (Ed25519 ids, challenge), then a reconnect storm"
+        cases.append(Case("formation", name, run, 1, servers))
+    return cases
+
+
 # --------------------------------------------------------------- churn
 
 
@@ -614,5 +695,6 @@ SCENARIOS: dict[str, Callable[[Options], list[Case]]] = {
     "join": join_cases,
     "scale": scale_cases,
     "churn": churn_cases,
+    "formation": formation_cases,
     "eio4": eio4_cases,
 }

@@ -3,7 +3,7 @@
 // One load-generator process. bench/run.py starts several of these, sends a
 // JSON config as the first line on stdin, then drives them with commands:
 //
-//   runner -> worker: {"cmd": "go"}, {"cmd": "mark"}, {"cmd": "report"},
+//   runner -> worker: {"cmd": "go"}, {"cmd": "mark"}, {"cmd": "report"}, {"cmd": "storm"},
 //                     {"cmd": "watch", "addr": ...}, {"cmd": "probe", ...}, {"cmd": "exit"}
 //   worker -> runner: {"type": "ready"}, {"type": "result", ...}, {"type": "error", "message": ...}
 //
@@ -348,6 +348,58 @@ async function scaleHolder () {
   }
 }
 
+// ---------------------------------------------------------------- formation
+
+// Forms a swarm: on 'go', joins cfg.count peers, cfg.concurrency at a time,
+// and reports when all are in. On 'storm', drops every socket at once and
+// brings each back at its own random moment within cfg.spreadMs, as browsers
+// do after a server restart, and reports when all have rejoined. Counts the
+// ws-peer events received (each is parsed by socket.io-client, as a real
+// client's would be).
+async function formation () {
+  const idx = Array.from({ length: cfg.count }, (_, k) => cfg.offset + k * cfg.stride)
+  const socks = new Map()
+  let received = 0
+  let errors = {}
+  async function bring (n) {
+    const { ident, addr } = C.poolAddress(cfg.pool, n)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let sock
+      try {
+        sock = await C.connect(cfg.url, cfg.eio, cfg.timeoutMs)
+        sock.on('ws-peer', () => { received++ })
+        await C.join(sock, addr, ident, cfg.timeoutMs)
+        socks.set(n, sock)
+        return
+      } catch (e) {
+        const m = String(e.message || e)
+        errors[m] = (errors[m] || 0) + 1
+        if (sock) sock.close()
+      }
+    }
+  }
+  const connected = () => [...socks.values()].filter((s) => s.connected).length
+  C.send({ type: 'ready' })
+  await waitCmd('go', cfg.runTimeoutMs)
+  const t0 = C.now()
+  await C.pool(idx, cfg.concurrency, bring)
+  C.send({ type: 'formed', t0, t1: C.now(), joined: socks.size, received, errors })
+  await waitCmd('storm', cfg.runTimeoutMs)
+  for (const s of socks.values()) s.close()
+  socks.clear()
+  errors = {}
+  received = 0
+  const tDrop = C.now()
+  await Promise.all(idx.map(async (n) => {
+    await C.sleep(Math.random() * cfg.spreadMs)
+    await bring(n)
+  }))
+  C.send({ type: 'rejoined', t0: tDrop, t1: C.now(), joined: socks.size, received, errors })
+  await waitCmd('report', cfg.runTimeoutMs)
+  C.send({ type: 'report', connected: connected(), joined: socks.size })
+  await waitCmd('exit', cfg.runTimeoutMs)
+}
+
 // ---------------------------------------------------------------- churn
 
 // `concurrency` loops each: new socket, join, disconnect; `count` cycles.
@@ -392,6 +444,7 @@ const roles = {
   'dial-dialer': dialDialer,
   join: joinLoop,
   'scale-holder': scaleHolder,
+  formation,
   churn
 }
 

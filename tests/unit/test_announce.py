@@ -1,6 +1,7 @@
 import pytest
 
-from wsstar.star.announce import AnnouncementSchedule
+from wsstar.directory import SocketId
+from wsstar.star.announce import AnnouncementBudget, AnnouncementSchedule
 
 
 def walk(s: AnnouncementSchedule, start: float, end: float, tick: float = 0.25) -> list[str]:
@@ -107,3 +108,45 @@ def test_interval_and_budget_must_be_positive() -> None:
         AnnouncementSchedule(0)
     with pytest.raises(ValueError, match="budget"):
         AnnouncementSchedule(10.0, budget=0)
+
+
+S = SocketId("s")
+
+
+def test_a_new_socket_may_hear_a_whole_budget_at_once() -> None:
+    budget = AnnouncementBudget(100, 10.0)
+    assert budget.take(S, 60, now=0.0) == 60
+    assert budget.take(S, 60, now=0.0) == 40
+    assert budget.take(S, 1, now=0.0) == 0
+
+
+def test_the_budget_refills_at_its_rate_up_to_its_size() -> None:
+    budget = AnnouncementBudget(100, 10.0)
+    budget.take(S, 100, now=0.0)
+    assert budget.take(S, 100, now=1.0) == 10  # 100 per 10 s
+    assert budget.take(S, 100, now=1.5) == 0  # 5 are not worth a write yet
+    assert budget.take(S, 3, now=1.5) == 3  # but all that is on offer is
+    assert budget.take(S, 100, now=2.3) == 10
+    assert budget.take(S, 1000, now=1000.0) == 100  # never more than it holds
+
+
+def test_a_replay_is_counted_against_the_budget_without_going_below_nothing() -> None:
+    budget = AnnouncementBudget(100, 10.0)
+    budget.spend(S, 70, now=0.0)
+    assert budget.take(S, 100, now=0.0) == 30
+    budget.spend(S, 500, now=0.0)
+    assert budget.take(S, 100, now=1.0) == 10
+
+
+def test_sockets_have_budgets_of_their_own_and_forgotten_ones_start_afresh() -> None:
+    budget = AnnouncementBudget(10, 10.0)
+    other = SocketId("t")
+    budget.take(S, 10, now=0.0)
+    assert budget.take(other, 10, now=0.0) == 10
+    budget.forget(S)
+    assert budget.take(S, 10, now=0.0) == 10
+
+
+def test_a_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        AnnouncementBudget(0, 10.0)

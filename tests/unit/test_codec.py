@@ -2,6 +2,7 @@ import pytest
 from socketio import packet as sio_packet
 
 from wsstar.wire import codec
+from wsstar.wire.replies import Joined, join_ack
 
 DATA = [
     ["ss-join", "/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", ""],
@@ -81,3 +82,12 @@ def test_chunk_head_is_python_socketios_binary_event(stream: str) -> None:
 )
 def test_chunk_heads_are_recognised_only_in_their_usual_form(text: str, stream: str | None) -> None:
     assert codec.chunk_stream(text) == stream
+
+
+@pytest.mark.parametrize(
+    "peers",
+    [[], ["/ip4/a"], ["/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", 'q"\\\n\x1f', "ü✓"]],
+)
+def test_a_join_ack_from_quoted_peers_is_the_same_text(peers: list[str]) -> None:
+    expected = codec.encode(codec.ACK, list(join_ack(Joined(peers))), 42)
+    assert codec.joined_ack(42, [codec.quote(p) for p in peers]) == expected

@@ -1,3 +1,5 @@
+import random
+
 from wsstar.directory import LOCAL_NODE, NodeId, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
 
@@ -50,3 +52,25 @@ def test_swarm_queries_count_every_node_but_only_local_sockets_are_written_to() 
     assert d.release_all(o("s1", node="elsewhere")) == ["/b"]
     assert list(d.local_sockets()) == ["s1"]
     assert d.owner("/a") == o("s1")
+
+
+def test_newest_first_and_a_takeover_counts_as_a_join() -> None:
+    d = MemoryDirectory()
+    for name in "abc":
+        d.claim(f"/{name}", o(name))
+    d.claim("/a", o("s2"))
+    assert list(d.newest()) == ["/a", "/c", "/b"]
+
+
+def test_a_sample_holds_distinct_joined_addresses_through_churn() -> None:
+    d = MemoryDirectory()
+    rng = random.Random(7)
+    for i in range(100):
+        d.claim(f"/{i}", o(str(i)))
+    for i in range(0, 100, 3):
+        d.release(f"/{i}", o(str(i)))
+    joined = {f"/{i}" for i in range(100) if i % 3}
+    for _ in range(20):
+        chosen = d.sample(10, rng)
+        assert len(chosen) == 10 and len(set(chosen)) == 10 and set(chosen) <= joined
+    assert sorted(d.sample(1000, rng)) == sorted(joined)

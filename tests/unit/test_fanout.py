@@ -10,6 +10,7 @@ from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.server.engineio import Session, text_frame
 from wsstar.server.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
+from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import Announce
 from wsstar.star.rendezvous import Rendezvous, Settings
 from wsstar.wire.requests import JoinRequest, LeaveRequest
@@ -52,7 +53,9 @@ def frame(address: str) -> bytes:
     return text_frame("4" + encode(address))
 
 
-def setup(*sids: str, **sessions: FakeSession) -> tuple[Rendezvous, AnnouncementFanout]:
+def setup(
+    *sids: str, budget: AnnouncementBudget | None = None, **sessions: FakeSession
+) -> tuple[Rendezvous, AnnouncementFanout]:
     core = Rendezvous(
         MemoryDirectory(),
         Settings(crypto_challenge=False, strict_multiaddr=False),
@@ -63,7 +66,9 @@ def setup(*sids: str, **sessions: FakeSession) -> tuple[Rendezvous, Announcement
         core.connect(SocketId(sid))
         core.join(SocketId(sid), JoinRequest(f"/{sid}", ""))
         sessions.setdefault(sid, FakeSession())
-    fanout = AnnouncementFanout(core.directory, lambda sid: cast(Session, sessions.get(sid)))
+    fanout = AnnouncementFanout(
+        core.directory, lambda sid: cast(Session, sessions.get(sid)), budget, clock=lambda: 0.0
+    )
     return core, fanout
 
 
@@ -72,7 +77,7 @@ async def test_one_write_per_socket_with_every_announcement_but_its_own() -> Non
     _, fanout = setup("a", "b", "c", a=a, b=b, c=c)
     fanout.add(Announce("/a", o("a")))
     fanout.add(Announce("/b", o("b")))
-    fanout.flush()
+    fanout.flush(rounds=True)
     assert a.written == [frame("/b")]
     assert b.written == [frame("/a")]
     assert c.written == [frame("/a") + frame("/b")]
@@ -81,8 +86,8 @@ async def test_one_write_per_socket_with_every_announcement_but_its_own() -> Non
 async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
     a, b = FakeSession(), FakeSession()
     _, fanout = setup("a", "b", a=a, b=b)
-    fanout.add(Announce("/b", o("b")))
-    fanout.add(Announce("/b", o("b")))  # announced twice before the flush: sent once
+    fanout.add(Announce("/b", o("b"), join=True))
+    fanout.add(Announce("/b", o("b"), join=True))  # twice before the flush: sent once
     assert a.written == []
     await eventually(lambda: bool(a.written), timeout=1.0, what="the batch to go out")
     assert a.written == [frame("/b")]
@@ -93,7 +98,7 @@ async def test_a_session_that_cannot_take_frames_gets_queued_packets() -> None:
     a, polling = FakeSession(), FakeSession(websocket=False)
     _, fanout = setup("a", "p", a=a, p=polling)
     fanout.add(Announce("/a", o("a")))
-    fanout.flush()
+    fanout.flush(rounds=True)
     assert polling.queued == [encode("/a")]
 
 
@@ -103,7 +108,7 @@ async def test_clients_far_behind_are_skipped() -> None:
     full.packets = MAX_QUEUED_PACKETS
     _, fanout = setup("a", "s", "f", a=a, s=slow, f=full)
     fanout.add(Announce("/a", o("a")))
-    fanout.flush()
+    fanout.flush(rounds=True)
     assert slow.written == [] and full.written == [] and full.queued == []
     assert fanout.skipped == 2
 
@@ -113,7 +118,7 @@ async def test_an_address_gone_before_the_flush_is_not_announced() -> None:
     core, fanout = setup("a", "b", a=a, b=b)
     fanout.add(Announce("/b", o("b")))
     core.leave(SocketId("b"), LeaveRequest("/b"))
-    fanout.flush()
+    fanout.flush(rounds=True)
     assert a.written == []
 
 
@@ -123,6 +128,45 @@ async def test_a_socket_that_joined_before_the_flush_hears_it_too() -> None:
     fanout.add(Announce("/a", None))
     core.connect(SocketId("b"))
     core.join(SocketId("b"), JoinRequest("/b", ""))
-    fanout.flush()
+    fanout.flush(rounds=True)
     assert b.written == [frame("/a")]
     assert a.written == [frame("/a")]
+
+
+async def test_a_burst_of_joins_reaches_each_socket_within_its_budget_newest_first() -> None:
+    a, b, c = FakeSession(), FakeSession(), FakeSession()
+    _, fanout = setup("a", "b", "c", budget=AnnouncementBudget(1, 10.0), a=a, b=b, c=c)
+    fanout.add(Announce("/a", o("a"), join=True))
+    fanout.add(Announce("/b", o("b"), join=True))
+    fanout.flush()
+    assert a.written == [frame("/b")]
+    assert b.written == [frame("/a")]
+    assert c.written == [frame("/b")]  # /a is left to the rounds
+    assert fanout.deferred == 1
+
+
+async def test_a_rounds_share_goes_out_whatever_is_left_of_the_budget() -> None:
+    a, b, c = FakeSession(), FakeSession(), FakeSession()
+    _, fanout = setup("a", "b", "c", budget=AnnouncementBudget(1, 10.0), a=a, b=b, c=c)
+    fanout.add(Announce("/a", o("a"), join=True))
+    fanout.add(Announce("/b", o("b"), join=True))
+    fanout.add(Announce("/c", o("c")))
+    fanout.flush(rounds=True)
+    assert a.written == [frame("/b") + frame("/c")]
+    assert c.written == [frame("/b")]
+    fanout.add(Announce("/a", o("a"), join=True))
+    fanout.add(Announce("/a", o("a")))  # its round too: still the join's
+    fanout.flush(rounds=True)
+    assert c.written == [frame("/b")]  # the budget is spent for now
+    assert fanout.deferred == 3
+
+
+async def test_the_rounds_share_waits_for_the_tickers_flush() -> None:
+    a, b = FakeSession(), FakeSession()
+    _, fanout = setup("a", "b", a=a, b=b)
+    fanout.add(Announce("/b", o("b")))
+    fanout.add(Announce("/a", o("a"), join=True))
+    fanout.flush()
+    assert a.written == [] and b.written == [frame("/a")]
+    fanout.flush(rounds=True)
+    assert a.written == [frame("/b")]

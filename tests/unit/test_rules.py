@@ -85,7 +85,7 @@ def test_challenge_join_and_peer_list(clock: Clock) -> None:
     reply, effects = join_(r, "s2", addr_b, b.sign_hex(str(nonce)))
     assert reply == (None, None, [a.address(PORT)])
     # Announced to the others, never to the joiner itself.
-    assert effects == [Announce(addr_b, skip=o("s2"))]
+    assert effects == [Announce(addr_b, skip=o("s2"), join=True)]
     assert r.stats.joins_success == 2 and r.stats.joins_total == 2
 
 
@@ -232,8 +232,8 @@ def test_a_socket_with_several_addresses_hears_of_each_of_them(clock: Clock) -> 
     r.connect("a")
     r.connect("b")
     join_(r, "a", "/a1", "")
-    assert join_(r, "a", "/a2", "")[1] == [Announce("/a2", skip=None)]
-    assert join_(r, "b", "/b", "")[1] == [Announce("/b", skip=o("b"))]
+    assert join_(r, "a", "/a2", "")[1] == [Announce("/a2", skip=None, join=True)]
+    assert join_(r, "b", "/b", "")[1] == [Announce("/b", skip=o("b"), join=True)]
 
 
 def test_nobody_to_announce_to(clock: Clock) -> None:

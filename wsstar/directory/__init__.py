@@ -23,6 +23,7 @@ in-memory one.
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
 from typing import NamedTuple, NewType
@@ -67,6 +68,16 @@ class PeerDirectory(ABC):
     @abstractmethod
     def __len__(self) -> int:
         """How many addresses are joined."""
+
+    @abstractmethod
+    def newest(self) -> Iterator[str]:
+        """Joined addresses, the most recently joined first."""
+
+    @abstractmethod
+    def sample(self, count: int, rng: random.Random) -> list[str]:
+        """``count`` joined addresses chosen at random (all, if fewer are
+        joined), in time proportional to ``count`` rather than to the swarm:
+        a join ack in a large swarm is made of such a sample."""
 
     @abstractmethod
     def owner_count(self) -> int:

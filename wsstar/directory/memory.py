@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Collection, Iterator
 
 from wsstar.directory import LOCAL_NODE, NodeId, Owner, PeerDirectory, SocketId
@@ -13,6 +14,10 @@ class MemoryDirectory(PeerDirectory):
     def __init__(self, node: NodeId = LOCAL_NODE) -> None:
         self.node = node
         self._owner_of: dict[str, Owner] = {}
+        #: The joined addresses in no particular order, and where each is in
+        #: it, so that a random sample costs what it holds.
+        self._slots: list[str] = []
+        self._slot_of: dict[str, int] = {}
         self._owned: dict[Owner, set[str]] = {}
         #: The same sets as ``_owned``, by socket, for this node's owners.
         self._local: dict[SocketId, set[str]] = {}
@@ -26,6 +31,15 @@ class MemoryDirectory(PeerDirectory):
     def __len__(self) -> int:
         return len(self._owner_of)
 
+    def newest(self) -> Iterator[str]:
+        return reversed(self._owner_of)
+
+    def sample(self, count: int, rng: random.Random) -> list[str]:
+        slots = self._slots
+        if count >= len(slots):
+            return list(slots)
+        return [slots[i] for i in rng.sample(range(len(slots)), count)]
+
     def owner_count(self) -> int:
         return len(self._owned)
 
@@ -35,6 +49,10 @@ class MemoryDirectory(PeerDirectory):
             return None
         if previous is not None:
             self._forget(previous, address)
+            del self._owner_of[address]  # a takeover is a join: it is the newest now
+        else:
+            self._slot_of[address] = len(self._slots)
+            self._slots.append(address)
         self._owner_of[address] = owner
         owned = self._owned.get(owner)
         if owned is None:
@@ -48,6 +66,12 @@ class MemoryDirectory(PeerDirectory):
         if self._owner_of.get(address) != owner:
             return False
         del self._owner_of[address]
+        # The last slot fills the hole, so removal stays O(1).
+        slot = self._slot_of.pop(address)
+        last = self._slots.pop()
+        if last != address:
+            self._slots[slot] = last
+            self._slot_of[last] = slot
         self._forget(owner, address)
         return True
 

@@ -12,15 +12,21 @@ The wait before a gathered batch goes out grows with the number of joined
 sockets (:data:`DELAY_PER_SOCKET`, at most :data:`MAX_DELAY`), so a flush
 costs at most a fixed share of the process however often peers join, while a
 small server still announces within milliseconds.
+
+Each socket's immediate announcements are drawn from its
+:class:`~wsstar.star.announce.AnnouncementBudget`: a burst of joins costs each
+socket at most its budget, not one announcement per join.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from wsstar.directory import Owner, PeerDirectory, SocketId
 from wsstar.server.engineio import Session, text_frame
+from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import Announce
 from wsstar.wire import codec, events
 
@@ -49,19 +55,37 @@ class AnnouncementFanout:
         self,
         directory: PeerDirectory,
         session_of: Callable[[SocketId], Session | None],
+        budget: AnnouncementBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``session_of`` finds the session of one of this node's sockets."""
+        """``session_of`` finds the session of one of this node's sockets;
+        without a ``budget`` every join is announced to everyone (the
+        reference's way)."""
         self._directory = directory
         self._session_of = session_of
-        self._pending: dict[str, Owner | None] = {}
+        self._budget = budget
+        self._clock = clock
+        #: Joins' announcements (address → who not to tell), sent after a
+        #: short delay.
+        self._joins: dict[str, Owner | None] = {}
+        #: The rounds' share, sent by the ticker's :meth:`flush` with
+        #: ``rounds``: it is no hurry, and sent with every batch of joins it
+        #: would cost a write to every socket each time.
+        self._rounds: dict[str, Owner | None] = {}
         self._timer: asyncio.TimerHandle | None = None
-        #: Deliveries skipped because their client was too far behind.
+        #: Writes skipped because their client was too far behind.
         self.skipped = 0
+        #: Announcements left to the rounds because their socket's budget
+        #: was spent.
+        self.deferred = 0
 
     def add(self, announcement: Announce) -> None:
         """Send ``announcement`` with the next batch."""
-        # Announced twice before a flush (a join and its round): once is enough.
-        self._pending[announcement.address] = announcement.skip
+        address = announcement.address
+        if not announcement.join:
+            self._rounds[address] = announcement.skip
+            return
+        self._joins[address] = announcement.skip
         if self._timer is None:
             delay = min(MAX_DELAY, DELAY_PER_SOCKET * len(self._directory.local_sockets()))
             self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
@@ -71,47 +95,73 @@ class AnnouncementFanout:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._pending.clear()
+        self._joins.clear()
+        self._rounds.clear()
 
-    def flush(self) -> None:
-        """Send everything gathered so far."""
+    def flush(self, rounds: bool = False) -> None:
+        """Send the joins gathered so far, and with ``rounds`` the rounds' share."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        pending, self._pending = self._pending, {}
+        joins, self._joins = self._joins, {}
+        pending = [(address, skip, True) for address, skip in joins.items()]
+        if rounds:
+            # Announced by a join and its round before a flush: once is enough.
+            pending += [(a, skip, False) for a, skip in self._rounds.items() if a not in joins]
+            self._rounds = {}
         directory = self._directory
         # An address that left before its announcement went out is not
-        # announced: nobody could reach it.
-        items = [
-            (_announcement_text(address), skip)
-            for address, skip in pending.items()
-            if directory.owner(address) is not None
-        ]
-        if not items:
+        # announced: nobody could reach it.  Joins come first, so that a
+        # socket short of budget drops the oldest of them and keeps the
+        # rounds' share: every write is then the tail of one list.
+        live = [item for item in pending if directory.owner(item[0]) is not None]
+        if not live:
             return
-        texts = [text for text, _ in items]
+        join_count = sum(join for _, _, join in live)
+        texts = [_announcement_text(address) for address, _, _ in live]
         frames = [text_frame("4" + text) for text in texts]
-        everything = b"".join(frames)
+        tails: dict[int, bytes] = {}
         # Only this node's sockets are written to; a skipped owner elsewhere
         # is another node's business.
         node = directory.node
-        skips = {skip.socket for _, skip in items if skip is not None and skip.node == node}
+        skips = {skip.socket for _, skip, _ in live if skip is not None and skip.node == node}
+        budget, now = self._budget, self._clock()
         for sid in directory.local_sockets():
             if sid in skips:
                 mine = [
                     i
-                    for i, (_, skip) in enumerate(items)
+                    for i, (_, skip, _) in enumerate(live)
                     if skip is None or skip.socket != sid or skip.node != node
                 ]
-                if mine:
-                    self._send(sid, b"".join(frames[i] for i in mine), [texts[i] for i in mine])
+                wanted = sum(live[i][2] for i in mine)
             else:
-                self._send(sid, everything, texts)
+                wanted = join_count
+            granted = wanted if budget is None or not wanted else budget.take(sid, wanted, now)
+            self.deferred += wanted - granted
+            if sid not in skips:
+                start = wanted - granted
+                if start < len(live):
+                    frame_bytes = tails.get(start)
+                    if frame_bytes is None:
+                        frame_bytes = tails[start] = b"".join(frames[start:])
+                    self._send(sid, frame_bytes, texts[start:])
+                continue
+            chosen = mine[wanted - granted :]
+            if chosen:
+                self._send(sid, b"".join(frames[i] for i in chosen), [texts[i] for i in chosen])
 
-    def replay(self, session: Session, addresses: tuple[str, ...]) -> None:
-        """Announce ``addresses`` to one session, in one write."""
+    def replay(self, sid: SocketId, session: Session, addresses: tuple[str, ...]) -> None:
+        """Announce ``addresses`` to one session, in one write, counted
+        against its budget."""
+        if self._budget is not None:
+            self._budget.spend(sid, len(addresses), self._clock())
         texts = [_announcement_text(address) for address in addresses]
         self._write(session, b"".join(text_frame("4" + text) for text in texts), texts)
+
+    def forget(self, sid: SocketId) -> None:
+        """The socket is gone."""
+        if self._budget is not None:
+            self._budget.forget(sid)
 
     def _send(self, sid: SocketId, frames: bytes, texts: list[str]) -> None:
         session = self._session_of(sid)

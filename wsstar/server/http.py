@@ -20,6 +20,12 @@ from wsstar.server.service import RendezvousService
 
 SERVICE_KEY: web.AppKey[RendezvousService] = web.AppKey("wsstar.service", RendezvousService)
 
+#: Connections the kernel may hold before they are accepted.  aiohttp's 128
+#: overflows when thousands of clients reconnect at once after a restart: the
+#: kernel drops their SYNs and each retries 1, 3, 7 s later, which makes a
+#: reconnect storm last far longer than the server needs.  Linux caps it at
+#: ``net.core.somaxconn`` (4096 by default).
+LISTEN_BACKLOG = 4096
 _PAGE = Template(resources.files("wsstar").joinpath("static/index.html").read_text("utf-8"))
 
 
@@ -134,7 +140,9 @@ def make_site(
     """The listening socket: every TCP connection counted per client address
     and given a deadline for its first request's headers."""
     gate = ConnectionGate(service.admit_tcp, service.admission.tcp_closed, _open_files_limit())
-    return GuardedSite(runner, gate, host=host, port=port, ssl_context=ssl_context)
+    return GuardedSite(
+        runner, gate, host=host, port=port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
+    )
 
 
 def _open_files_limit() -> int:

@@ -117,6 +117,12 @@ class _StateCollector(Collector):
             "ws-peer deliveries skipped because their client was too far behind",
             value=service.fanout.skipped,
         )
+        yield CounterMetricFamily(
+            "wsstar_announcements_deferred",
+            "join announcements not sent at once because their recipient's budget was spent "
+            "(it hears of them in the re-announcement rounds)",
+            value=service.fanout.deferred,
+        )
         yield GaugeMetricFamily(
             "wsstar_pending_dials", "dials waiting for the listener's answer", core.pending_dials()
         )

@@ -195,8 +195,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "announce_budget",
         ("--announce-budget",),
-        "re-announcements each peer may receive per interval; larger swarms get longer rounds "
-        "(PROTOCOL.md §6); 0 = unlimited, like the reference",
+        "announcements each peer may receive per interval, at once and in rounds: a burst of "
+        "joins is sampled, larger swarms get longer rounds (PROTOCOL.md §6); 0 = unlimited, "
+        "like the reference",
         parse=_limit_int,
         to_field=_budget,
     ),

@@ -29,6 +29,7 @@ from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
 from wsstar.server.logtext import LogThrottle, printable
+from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import (
     Announce,
     AnswerDial,
@@ -104,7 +105,12 @@ class RendezvousService:
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL, time.monotonic)
         self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
-        self.fanout = AnnouncementFanout(self.core.directory, self._local_session)
+        budget = (
+            AnnouncementBudget(config.announce_budget, config.announce_interval)
+            if config.announce_budget is not None
+            else None
+        )
+        self.fanout = AnnouncementFanout(self.core.directory, self._local_session, budget)
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
 
@@ -149,14 +155,20 @@ class RendezvousService:
         """The one periodic task: announcement rounds, and now and then a sweep
         of per-address limit state left by departed clients."""
         tick = min(0.25, self.config.announce_interval / 4)
+        round_period = min(1.0, self.config.announce_interval / 4)
+        next_round = time.monotonic()
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
             try:
                 self.perform(self.core.announcements_due(now))
-                # This round's share goes out now, with any joins gathered.
-                self.fanout.flush()
+                if now >= next_round:
+                    # The rounds' share goes out in one batch a second (or
+                    # more often with a short interval), with any joins
+                    # gathered.
+                    next_round = now + round_period
+                    self.fanout.flush(rounds=True)
                 self._relay_tick(now)
                 if now >= next_sweep:
                     next_sweep = now + SWEEP_INTERVAL
@@ -210,6 +222,7 @@ class RendezvousService:
                 self._forget_dial(key)
         self.perform(effects)
         self.flow.forget(sid)
+        self.fanout.forget(sid)
         self._clients.pop(sid, None)
         if client is not None:
             self._open(client.owner)  # whoever it held as a full receiver
@@ -319,7 +332,10 @@ class RendezvousService:
         )
         reply, effects = self.core.join(sid, request)
         self.perform(effects)
-        self._ack(client, ack_id, join_ack(reply))
+        if isinstance(reply, Joined):
+            client.session.send_text(codec.joined_ack(ack_id, self.core.quoted(reply.peers)))
+        else:
+            self._ack(client, ack_id, join_ack(reply))
         if isinstance(reply, Refusal):
             self._refused(client)
             if self._refusal_log.allow(remote):
@@ -374,7 +390,7 @@ class RendezvousService:
                 case Replay(to, addresses):
                     session = self._session_of(to)
                     if session is not None:
-                        self.fanout.replay(session, addresses)
+                        self.fanout.replay(to.socket, session, addresses)
                 case AskIncoming():
                     self._ask_incoming(effect)
                 case AnswerDial(dial, reply):

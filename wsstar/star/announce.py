@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from wsstar.directory import SocketId
+
 
 class AnnouncementSchedule:
     """A ring of joined addresses and a cursor that walks it once per *round*.
@@ -99,3 +101,60 @@ class AnnouncementSchedule:
             due.append(address)
             self._credit -= 1.0
         return due
+
+
+class AnnouncementBudget:
+    """How many immediate announcements each socket may still receive.
+
+    A join is announced at once to every joined socket; in a burst of joins
+    (a swarm forming, everyone reconnecting after a restart) that is N
+    announcements to each of N sockets, N² in all, which no server or client
+    keeps up with at 10,000 peers.  Each socket therefore has a token bucket
+    holding at most ``budget`` announcements and refilled at ``budget`` per
+    ``interval``: a steady trickle of joins (up to ``budget / interval`` per
+    second) is announced to everyone at once as before, while a burst is
+    sampled, the newest first.  Nothing is lost for good: every address is
+    re-announced each round, and the newcomers of a burst learn of the others
+    from their join ack and early replay.
+
+    A socket whose bucket is nearly empty waits until it holds a tenth of the
+    budget (or all it is offered) before it is given any: in a burst it then
+    gets one write a second, not one per batch of joins.
+
+    Pure: it is given the time, and knows sockets only by their id.
+    """
+
+    def __init__(self, budget: int, interval: float) -> None:
+        if budget <= 0 or interval <= 0:
+            raise ValueError("announcement budget and interval must be positive")
+        self.capacity = float(budget)
+        self.rate = budget / interval
+        self.batch = max(1, budget // 10)
+        #: Socket → (tokens, when they were counted).
+        self._buckets: dict[SocketId, tuple[float, float]] = {}
+
+    def _tokens(self, sid: SocketId, now: float) -> float:
+        held = self._buckets.get(sid)
+        if held is None:
+            return self.capacity  # a newcomer starts with a full bucket
+        tokens, then = held
+        return min(self.capacity, tokens + (now - then) * self.rate)
+
+    def take(self, sid: SocketId, wanted: int, now: float) -> int:
+        """Grant up to ``wanted`` announcements to ``sid`` now; returns how many."""
+        tokens = self._tokens(sid, now)
+        # The epsilon keeps float rounding from costing a whole announcement.
+        granted = min(wanted, int(tokens + 1e-9))
+        if granted < min(wanted, self.batch):
+            return 0
+        self._buckets[sid] = (tokens - granted, now)
+        return granted
+
+    def spend(self, sid: SocketId, count: int, now: float) -> None:
+        """Count ``count`` announcements ``sid`` received anyway (its early
+        replay, itself bounded by the budget) against what it may receive next."""
+        self._buckets[sid] = (max(0.0, self._tokens(sid, now) - count), now)
+
+    def forget(self, sid: SocketId) -> None:
+        """The socket is gone."""
+        self._buckets.pop(sid, None)

@@ -51,6 +51,9 @@ class Announce:
 
     address: str
     skip: Owner | None
+    #: A join's announcement, drawn from each socket's budget; a round's
+    #: re-announcement (False) is already paced by the schedule.
+    join: bool = False
 
 
 @dataclass(frozen=True, slots=True)

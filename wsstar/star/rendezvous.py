@@ -34,6 +34,7 @@ from wsstar.identity.keys import (
 from wsstar.star.announce import AnnouncementSchedule
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Replay
 from wsstar.star.relay import StreamTable
+from wsstar.wire import codec
 from wsstar.wire.events import DIALER_HALF, LISTENER_HALF, StreamEvent, parse_stream_event
 from wsstar.wire.reasons import Reason, Refusal
 from wsstar.wire.replies import (
@@ -169,6 +170,8 @@ class Rendezvous:
         #: Recent joins, (when, address), newest last: what a replay adds to
         #: the ack's list.  Kept as long as a replay may need it.
         self._recent_joins: deque[tuple[float, str]] = deque()
+        #: Joined address → its JSON string literal (see :meth:`quoted`).
+        self._quoted: dict[str, str] = {}
         self._sockets: dict[SocketId, _Socket] = {}
         self._dials: dict[DialKey, _PendingDial] = {}
         #: Peer ids admitted in a private swarm (None: everyone).  Replaced,
@@ -190,7 +193,7 @@ class Rendezvous:
         if state is None:
             return []
         for address in self.directory.release_all(state.owner):
-            self.schedule.remove(address)
+            self._departed(address)
         out: list[Effect] = []
         for dial_id in state.dialing:
             # The dialer is gone: nobody is left to ack, and the stream the
@@ -247,7 +250,7 @@ class Rendezvous:
             return False
         state.authorised = [a for a in state.authorised if a != request.address]
         state.peers = {p: a for p, a in state.peers.items() if a != request.address}
-        self.schedule.remove(request.address)
+        self._departed(request.address)
         return True
 
     def _issue_challenge(
@@ -311,7 +314,7 @@ class Rendezvous:
             return self._join_failed(Refusal(Reason.TOO_MANY_ADDRESSES))
         if previous is not None and previous != address:
             if self.directory.release(previous, state.owner):
-                self.schedule.remove(previous)
+                self._departed(previous)
             state.authorised = [a for a in state.authorised if a != previous]
         if peer is not None:
             state.peers[peer] = address
@@ -320,26 +323,55 @@ class Rendezvous:
             state.authorised.append(address)
         now = self._clock()
         self.schedule.add(address, now)
+        if address not in self._quoted:
+            self._quoted[address] = codec.quote(address)
         self.stats.joins_success += 1
         others = self._peer_list(address)
         self._recent_joins.append((now, address))
         self._replays.append(
             (now + self.settings.join_replay_delay, state.owner.socket, others, now)
         )
-        announcement = self._announcement(address)
+        announcement = self._announcement(address, join=True)
         return Joined(others), [announcement] if announcement is not None else []
 
     def _peer_list(self, address: str) -> list[str]:
         """The peers a join ack lists: everyone, or in a swarm larger than the
         limit the most recent half of it and a random sample of the rest, so
         that both newcomers and long-standing peers are found at once."""
-        everyone = [a for a in self.directory.addresses() if a != address]
+        directory = self.directory
         limit = self.settings.join_peers_limit
-        if len(everyone) <= limit:
-            return everyone
-        recent = limit // 2
-        older = everyone[:-recent] if recent else everyone
-        return self._rng.sample(older, limit - recent) + everyone[len(everyone) - recent :]
+        if len(directory) - 1 <= limit:
+            return [a for a in directory.addresses() if a != address]
+        recent: list[str] = []
+        for other in directory.newest():
+            if len(recent) >= limit // 2:
+                break
+            if other != address:
+                recent.append(other)
+        excluded = {address, *recent}
+        need = limit - len(recent)
+        chosen: dict[str, None] = {}
+        # A few more than needed, as some may be among those excluded; in
+        # the rare case that too many were, draw again.  The swarm holds
+        # more than ``limit + 1``, so there are always enough.
+        while len(chosen) < need:
+            for other in directory.sample(need - len(chosen) + 16, self._rng):
+                if other not in excluded and len(chosen) < need:
+                    chosen[other] = None
+        recent.reverse()
+        return [*chosen, *recent]
+
+    def _departed(self, address: str) -> None:
+        """``address`` is no longer joined anywhere on this node's watch."""
+        self.schedule.remove(address)
+        self._quoted.pop(address, None)
+
+    def quoted(self, addresses: list[str]) -> list[str]:
+        """The JSON string literals of joined ``addresses``: a join ack in a
+        burst of joins lists mostly the same peers, and each is encoded once,
+        when it joins, rather than once per ack."""
+        quoted = self._quoted
+        return [quoted.get(a) or codec.quote(a) for a in addresses]
 
     def _join_failed(self, refusal: Refusal) -> tuple[JoinReply, list[Effect]]:
         self.stats.joins_failure += 1
@@ -352,7 +384,7 @@ class Rendezvous:
 
     # -- announcements --------------------------------------------------------
 
-    def _announcement(self, address: str) -> Announce | None:
+    def _announcement(self, address: str, join: bool = False) -> Announce | None:
         """``ws-peer(address)`` for every owner of another joined address,
         each once (the reference repeats it per address); None if that is
         nobody."""
@@ -361,7 +393,7 @@ class Rendezvous:
         skip = owner if owner is not None and len(directory.owned_by(owner)) == 1 else None
         if directory.owner_count() <= (skip is not None):
             return None
-        return Announce(address, skip)
+        return Announce(address, skip, join)
 
     def announcements_due(self, now: float) -> list[Effect]:
         out: list[Effect] = []
