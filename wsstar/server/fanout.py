@@ -127,25 +127,24 @@ class AnnouncementFanout:
         skips = {skip.socket for _, skip, _ in live if skip is not None and skip.node == node}
         budget, now = self._budget, self._clock()
         for sid in directory.local_sockets():
-            if sid in skips:
-                mine = [
-                    i
-                    for i, (_, skip, _) in enumerate(live)
-                    if skip is None or skip.socket != sid or skip.node != node
-                ]
-                wanted = sum(live[i][2] for i in mine)
-            else:
-                wanted = join_count
-            granted = wanted if budget is None or not wanted else budget.take(sid, wanted, now)
-            self.deferred += wanted - granted
             if sid not in skips:
-                start = wanted - granted
+                granted = join_count if budget is None else budget.take(sid, join_count, now)
+                self.deferred += join_count - granted
+                start = join_count - granted
                 if start < len(live):
                     frame_bytes = tails.get(start)
                     if frame_bytes is None:
                         frame_bytes = tails[start] = b"".join(frames[start:])
                     self._send(sid, frame_bytes, texts[start:])
                 continue
+            mine = [
+                i
+                for i, (_, skip, _) in enumerate(live)
+                if skip is None or skip.socket != sid or skip.node != node
+            ]
+            wanted = sum(live[i][2] for i in mine)
+            granted = wanted if budget is None else budget.take(sid, wanted, now)
+            self.deferred += wanted - granted
             chosen = mine[wanted - granted :]
             if chosen:
                 self._send(sid, b"".join(frames[i] for i in chosen), [texts[i] for i in chosen])

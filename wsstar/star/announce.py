@@ -142,6 +142,8 @@ class AnnouncementBudget:
 
     def take(self, sid: SocketId, wanted: int, now: float) -> int:
         """Grant up to ``wanted`` announcements to ``sid`` now; returns how many."""
+        if wanted <= 0:
+            return 0  # a round-only batch: nothing to count
         tokens = self._tokens(sid, now)
         # The epsilon keeps float rounding from costing a whole announcement.
         granted = min(wanted, int(tokens + 1e-9))
