@@ -23,6 +23,7 @@ from wsstar.identity.keys import (
     MalformedSignature,
     decode_public_key,
     lenient_unhex,
+    shared_form,
 )
 
 KEYS: list[dict[str, Any]] = json.loads(
@@ -94,6 +95,17 @@ def test_small_keys_also_accept_the_legacy_sha256_id() -> None:
     public = decode_public_key(bytes.fromhex(by_type("ed25519")["public_key"]))
     assert len(public.peer_ids()) == 2
     assert any(i.startswith("Qm") for i in public.peer_ids())
+
+
+@pytest.mark.parametrize("key", KEYS, ids=IDS)
+def test_every_form_of_an_id_has_one_shared_form(key: dict[str, Any]) -> None:
+    public = decode_public_key(bytes.fromhex(key["public_key"]))
+    assert len({shared_form(i) for i in public.peer_ids()}) == 1
+
+
+@pytest.mark.parametrize("text", ["", "1", "11", "1" * 65, "QmNotAnId", "1I0lO", "not base58"])
+def test_text_that_is_no_inlined_key_is_its_own_shared_form(text: str) -> None:
+    assert shared_form(text) == text
 
 
 def test_ecdsa_p256_round_trip() -> None:

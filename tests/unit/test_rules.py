@@ -539,3 +539,16 @@ def test_one_key_joining_other_spellings_of_its_address_is_one_peer(clock: Clock
         assert r.directory.owned_by(o("s")) == {addr}
     assert len(r.schedule._current) == 1
     assert dial_(r, "s", spellings[0], spellings[-1], "d")[0] == (Reason.NOT_AUTHORIZED.value,)
+
+
+def test_without_the_challenge_both_forms_of_an_id_are_one_peer(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False)
+    r.connect("s")
+    ident = Identity.generate()
+    hashed = base58.b58encode(
+        b"\x12\x20" + hashlib.sha256(ident.marshalled_public_key).digest()
+    ).decode()
+    inline = ident.address(PORT)
+    for addr in (inline, inline.replace(ident.peer_id, hashed), inline):
+        assert join_(r, "s", addr, "")[0][:2] == (None, None)
+        assert list(r.directory.addresses()) == [addr]

@@ -104,6 +104,10 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
+def _hashed(marshalled: bytes) -> str:
+    return base58.b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest()).decode()
+
+
 def _parse_protobuf(data: bytes) -> tuple[int, bytes]:
     """(Type, Data) of a ``PublicKey`` message; unknown fields are skipped."""
     key_type: int | None = None
@@ -163,7 +167,7 @@ class PublicKey(ABC):
     @cached_property
     def _ids(self) -> tuple[str, frozenset[str]]:
         marshalled = self._marshalled
-        hashed = base58.b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest()).decode()
+        hashed = _hashed(marshalled)
         if len(marshalled) <= MAX_INLINE_KEY_LENGTH:
             inline = base58.b58encode(bytes([0, len(marshalled)]) + marshalled).decode()
             # Ids made by js peer-id before 0.12.5 hashed every key, so a
@@ -272,6 +276,26 @@ class _EcKey(PublicKey):
         except InvalidSignature:
             return False
         return True
+
+
+def shared_form(peer_id: str) -> str:
+    """The one spelling all forms of ``peer_id`` have in common.
+
+    Without the crypto challenge no key is seen, yet an id that inlines its
+    key (identity multihash, ``12D3Koo…`` / ``16Uiu2…``) and the legacy
+    sha256 form of the same key name one peer; both map to the hashed form,
+    which is the only one computable from either.  Any other text is itself.
+    """
+    # Identity multihashes start with a zero byte, which base58 writes as "1".
+    if not peer_id.startswith("1") or len(peer_id) > 64:
+        return peer_id
+    try:
+        raw = base58.b58decode(peer_id)
+    except ValueError:
+        return peer_id
+    if len(raw) < 3 or raw[0] != 0 or raw[1] != len(raw) - 2:
+        return peer_id
+    return _hashed(raw[2:])
 
 
 def decode_public_key(marshalled: bytes) -> PublicKey:

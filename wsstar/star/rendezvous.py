@@ -30,6 +30,7 @@ from wsstar.identity.keys import (
     PublicKey,
     decode_public_key,
     lenient_unhex,
+    shared_form,
 )
 from wsstar.star.announce import AnnouncementSchedule
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Replay
@@ -222,7 +223,9 @@ class Rendezvous:
         if self.settings.strict_multiaddr and not is_websocket_star(address):
             return self._join_failed(Refusal(Reason.INVALID_MULTIADDR))
         if not self.settings.crypto_challenge:
-            return self._finish_join(state, address, claimed_peer_id(address))
+            claimed = claimed_peer_id(address)
+            peer = shared_form(claimed) if claimed is not None else None
+            return self._finish_join(state, address, peer)
         if data == "":
             return self._join_failed(Refusal(Reason.NO_ID_PROVIDED))
         now = self._clock()
