@@ -53,11 +53,14 @@ class Eio3Client:
         query: str = "",
         keepalive: bool = True,
         headers: dict[str, str] | None = None,
+        local: str | None = None,
     ) -> Eio3Client:
         """Connect and complete the handshake; with ``keepalive`` the client
         pings like socket.io-client 2 does (only short ping intervals in tests
-        make that matter)."""
-        session = aiohttp.ClientSession()
+        make that matter).  ``local`` is the loopback address to connect
+        from, so that one test can be several client addresses."""
+        connector = aiohttp.TCPConnector(local_addr=(local, 0)) if local else None
+        session = aiohttp.ClientSession(connector=connector)
         try:
             ws = await session.ws_connect(
                 f"http://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket{query}",
@@ -241,9 +244,9 @@ async def join(client: Eio3Client, ident: Identity, port: int) -> list[Any]:
     return await client.call("ss-join", addr, ident.sign_hex(reply[1]))
 
 
-async def joined(port: int) -> tuple[Eio3Client, str]:
+async def joined(port: int, local: str | None = None) -> tuple[Eio3Client, str]:
     """A new connection with a new identity, joined; and its address."""
-    client = await Eio3Client.connect(port)
+    client = await Eio3Client.connect(port, local=local)
     ident = Identity.generate()
     assert (await join(client, ident, port))[:2] == [None, None]
     return client, ident.address(port)

@@ -17,6 +17,7 @@ PUBLIC = {
     wsstar.directory: {"LOCAL_NODE", "NodeId", "Owner", "PeerDirectory", "SocketId"},
     wsstar.server.engineio: {
         "KEEPALIVE_TIMEOUT",
+        "LINGERING_TIME",
         "ConnectionGate",
         "GuardedSite",
         "Handler",

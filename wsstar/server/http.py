@@ -14,7 +14,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from wsstar import __version__
-from wsstar.server.engineio import KEEPALIVE_TIMEOUT, ConnectionGate, GuardedSite
+from wsstar.server.engineio import (
+    KEEPALIVE_TIMEOUT,
+    LINGERING_TIME,
+    ConnectionGate,
+    GuardedSite,
+)
 from wsstar.server.metrics import CONTENT_TYPE, Metrics
 from wsstar.server.service import RendezvousService
 
@@ -121,12 +126,14 @@ def create_app(service: RendezvousService) -> web.Application:
 
 
 def make_runner(service: RendezvousService) -> web.AppRunner:
-    """The aiohttp runner of one service, with an idle keep-alive bound."""
+    """The aiohttp runner of one service, with bounds on idle keep-alive and
+    on reading bodies refused unread."""
     return web.AppRunner(
         create_app(service),
         handle_signals=False,
         access_log=None,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
+        lingering_time=LINGERING_TIME,
     )
 
 
@@ -139,7 +146,12 @@ def make_site(
 ) -> GuardedSite:
     """The listening socket: every TCP connection counted per client address
     and given a deadline for its first request's headers."""
-    gate = ConnectionGate(service.admit_tcp, service.admission.tcp_closed, _open_files_limit())
+    gate = ConnectionGate(
+        service.admit_tcp,
+        service.admission.tcp_closed,
+        service.headers_too_slow,
+        _open_files_limit(),
+    )
     return GuardedSite(
         runner, gate, host=host, port=port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
     )

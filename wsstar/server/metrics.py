@@ -13,6 +13,7 @@ request paths nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -130,6 +131,11 @@ class _StateCollector(Collector):
             "wsstar_pending_challenges",
             "crypto challenges issued and not yet answered",
             core.pending_challenges(),
+        )
+        yield GaugeMetricFamily(
+            "wsstar_tasks",
+            "asyncio tasks alive now: requests, connections and timers (a leak shows here first)",
+            len(asyncio.all_tasks()),
         )
 
 

@@ -206,6 +206,13 @@ class RendezvousService:
             log.info("connection from %s refused: too many TCP connections", remote)
         return False
 
+    def headers_too_slow(self, remote: str, deadline: float) -> None:
+        """A connection closed because its request headers took over ``deadline`` s."""
+        if self._refusal_log.allow(remote):
+            log.info(
+                "closing a connection from %s: no request headers within %gs", remote, deadline
+            )
+
     async def connected(self, sid: SocketId, session: Session) -> None:
         self._clients[sid] = _Client(self.core.connect(sid), session)
         log.debug(

@@ -18,6 +18,7 @@ from wsstar.server.engineio.server import (  # noqa: E402  (after the version ch
 from wsstar.server.engineio.session import text_frame  # noqa: E402
 from wsstar.server.engineio.tcp import (  # noqa: E402
     KEEPALIVE_TIMEOUT,
+    LINGERING_TIME,
     ConnectionGate,
     GuardedSite,
     OneLineParseErrors,
@@ -25,6 +26,7 @@ from wsstar.server.engineio.tcp import (  # noqa: E402
 
 __all__ = [
     "KEEPALIVE_TIMEOUT",
+    "LINGERING_TIME",
     "ConnectionGate",
     "GuardedSite",
     "Handler",

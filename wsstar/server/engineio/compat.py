@@ -49,6 +49,7 @@ HOOKS: tuple[Hook, ...] = (
     Hook(async_socket.AsyncSocket, "receive", ("self", "pkt")),
     Hook(async_socket.AsyncSocket, "poll", ("self",)),
     Hook(async_socket.AsyncSocket, "schedule_ping", ("self",)),
+    Hook(async_socket.AsyncSocket, "_send_ping", ("self",)),
     Hook(async_socket.AsyncSocket, "check_ping_timeout", ("self",)),
     Hook(async_socket.AsyncSocket, "handle_get_request", ("self", "environ")),
     Hook(async_socket.AsyncSocket, "handle_post_request", ("self", "environ")),

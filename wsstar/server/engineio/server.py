@@ -33,6 +33,30 @@ from wsstar.wire.reasons import shorten
 
 log = logging.getLogger("wsstar")
 
+
+class _ClientErrorsAtDebug(logging.Filter):
+    """python-engineio and python-socketio log what a client did wrong (a
+    dead session id, a bad transport or origin) at ERROR, in their own
+    words, once per kind and then per request.  The service says what
+    matters in its own lines; theirs become DEBUG.  Their tracebacks of
+    real failures stay errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None and record.levelno >= logging.WARNING:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= log.getEffectiveLevel()
+
+
+def _library_logger(name: str) -> logging.Logger:
+    # A logger of ours rather than the libraries' defaults, which print on a
+    # handler of their own; WARNING keeps their per-packet INFO calls cheap.
+    logger = logging.getLogger(f"wsstar.{name}")
+    logger.setLevel(logging.WARNING)
+    if not logger.filters:
+        logger.addFilter(_ClientErrorsAtDebug())
+    return logger
+
+
 #: An Engine.IO session id (one per connection, whatever its namespaces).
 EngineId = NewType("EngineId", str)
 
@@ -149,8 +173,8 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             async_mode="aiohttp",
             # The service logs what matters itself; python-socketio's own
             # per-packet logging would dominate the CPU profile.
-            logger=False,
-            engineio_logger=False,
+            logger=_library_logger("socketio"),
+            engineio_logger=_library_logger("engineio"),
             **kwargs,
         )
         self._handler = handler

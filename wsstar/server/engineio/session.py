@@ -241,6 +241,8 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     _reading: asyncio.Event | None = None
     #: Keeps the client's heartbeat going while paused.
     _keepalive: asyncio.Task[None] | None = None
+    #: python-engineio's wait for the next v4 ping.
+    _ping_timer: asyncio.Task[None] | None = None
     #: Called once when the backlog falls to ``_low_water`` (see :meth:`on_drained`).
     _drained: Callable[[], None] | None = None
     #: Bytes of the batch the writer has handed to the transport and waits on.
@@ -400,6 +402,14 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             self._heartbeat_resumed()
         self._stop_keepalive()
 
+    def schedule_ping(self) -> None:
+        # As python-engineio does, keeping the task: its wait lasts a whole
+        # ping interval even once the session is closed, so close() ends it
+        # rather than leave one task per closed session for that long.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_timer = asyncio.get_running_loop().create_task(self._send_ping())
+
     def _stop_keepalive(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
@@ -485,6 +495,8 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
             if self._reading is not None:
                 self._reading.set()
             self._stop_keepalive()
+            if self._ping_timer is not None:
+                self._ping_timer.cancel()
             self._call_drained()
 
     async def _websocket_handler(self, ws: FrameChannel) -> None:

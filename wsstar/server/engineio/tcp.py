@@ -28,6 +28,12 @@ log = logging.getLogger("wsstar")
 HEADER_DEADLINE = 10.0
 #: Seconds an idle keep-alive connection is kept (aiohttp's default is an hour).
 KEEPALIVE_TIMEOUT = 75.0
+#: Seconds aiohttp goes on reading a body refused unread (one over the size
+#: limit) before it closes the connection: time for the client to read the
+#: refusal rather than meet a reset.  aiohttp's 10 s default also holds the
+#: request that long when the client has already gone, which it does not
+#: notice then: an attacker sending such requests by the thousand kept them.
+LINGERING_TIME = 2.0
 #: Seconds between warnings that file descriptors run short.
 FD_WARNING_INTERVAL = 60.0
 
@@ -39,10 +45,13 @@ class ConnectionGate:
         self,
         admit: Callable[[str], bool],
         release: Callable[[str], None],
+        too_slow: Callable[[str, float], None],
         open_files_limit: int,
     ) -> None:
         self.admit = admit
         self.release = release
+        #: Told of each connection closed for its slow headers, and the deadline.
+        self.too_slow = too_slow
         self.open_files_limit = open_files_limit
         self.open = 0
         self._warned = 0.0
@@ -89,11 +98,8 @@ class _Guard(asyncio.Protocol):
     def _too_slow(self, transport: asyncio.BaseTransport) -> None:
         self._deadline = None
         if self._tail is not None:
-            log.info(
-                "closing a connection from %s: no request headers within %gs",
-                self._peer,
-                HEADER_DEADLINE,
-            )
+            if self._peer is not None:
+                self._gate.too_slow(self._peer, HEADER_DEADLINE)
             transport.close()
 
     def data_received(self, data: bytes) -> None:
