@@ -24,8 +24,8 @@ import aiohttp
 from tests.support.eio3 import TIMEOUT, Eio3Client, joined
 
 #: Seconds within which a stopped server must have exited: its default
-#: shutdown grace plus time to start Python and close everything.
-STOP_WITHIN = 20.0
+#: shutdown grace (10 s) and a little to close everything.
+STOP_WITHIN = 12.0
 STREAM = "honest"
 
 
