@@ -689,6 +689,187 @@ def eio4_cases(opts: Options) -> list[Case]:
     ]
 
 
+# --------------------------------------------------------------- flow control
+
+
+class RssWatch:
+    """The server's VmRSS sampled every 50 ms: how far it rose above where it
+    started (VmHWM would include the set-up before the measurement)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.start = server.memory_mib().get("VmRSS", math.nan)
+        self.peak = self.start
+        self._task = asyncio.ensure_future(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.server.memory_mib().get("VmRSS", math.nan))
+            await asyncio.sleep(0.05)
+
+    def stop(self) -> float:
+        """The rise, MiB."""
+        self._task.cancel()
+        return self.peak - self.start
+
+
+def _relay_configs(
+    ctx: Ctx,
+    server: Server,
+    pairs: int,
+    size: int,
+    listener: dict[str, Any],
+    stream: dict[str, Any],
+    dialer: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """One listener process and one dialer process for ``pairs`` streams,
+    with extra settings for listeners, streams and the dialer process."""
+    keys = ctx.keys
+    listeners = [{"key": i, "port": 101 + i, **listener} for i in range(pairs)]
+    dialers = [
+        {
+            "key": i,
+            "port": 201 + i,
+            "streams": [
+                {
+                    "id": f"f{i}",
+                    "to": address(keys.ed_ids[i], 101 + i),
+                    "size": size,
+                    "chunk": 64 * 1024,
+                    **stream,
+                }
+            ],
+        }
+        for i in range(pairs)
+    ]
+    return [
+        base_config(
+            server, keys.ed_path, "relay-listener", listeners=listeners, expectStreams=pairs
+        ),
+        base_config(server, keys.ed_path, "relay-dialer", dialers=dialers, **dialer),
+    ]
+
+
+async def blast_run(ctx: Ctx, server: Server, *, transfers: int) -> Metrics:
+    """``transfers`` times, a sender writes 16 MiB at once (as fast as its
+    socket takes it) to a reader that reads at full speed: how many arrive
+    intact."""
+    intact = 0
+    rates = []
+    for _ in range(transfers):
+        configs = _relay_configs(ctx, server, 1, 16 * MIB, {}, {}, {})
+        async with Fleet(configs) as fleet:
+            await fleet.all("ready", 60)
+            await fleet.broadcast({"cmd": "go"})
+            listener, dialer = await fleet.all("result", 180)
+        streams = listener["streams"]
+        if not dialer["errors"] and streams and streams[0]["bytes"] == 16 * MIB:
+            intact += streams[0]["end"] is True
+            rates.append(16 * MIB / MB / ((streams[0]["tEnd"] - dialer["tGo"]) / 1000))
+    _check_alive(server)
+    return {
+        "intact transfers": float(intact),
+        "MB/s": statistics.median(rates) if rates else math.nan,
+    }
+
+
+async def slow_readers_run(
+    ctx: Ctx, server: Server, *, pairs: int, size: int, rate: float
+) -> Metrics:
+    """``pairs`` senders each write ``size`` bytes at once to receivers that
+    read about ``rate`` bytes a second: bytes intact, and how far the server's
+    memory rose meanwhile."""
+    configs = _relay_configs(ctx, server, pairs, size, {"readRate": rate}, {}, {})
+    async with Fleet(configs) as fleet:
+        await fleet.all("ready", 60)
+        watch = RssWatch(server)
+        meter = Meter(server, fleet).start()
+        await fleet.broadcast({"cmd": "go"})
+        listener, dialer = await fleet.all("result", 300)
+        meter.stop()
+        rise = watch.stop()
+    _check_alive(server)
+    streams = listener["streams"]
+    intact = sum(1 for st in streams if st["bytes"] == size and st["end"] is True)
+    secs = (max(float(st["tEnd"]) for st in streams) - float(dialer["tGo"])) / 1000
+    return {
+        "intact streams": float(intact),
+        "MB/s, all receivers": sum(int(st["bytes"]) for st in streams) / MB / secs,
+        "server RSS rise MiB": rise,
+        "server CPU s": meter.server_cpu,
+    }
+
+
+async def stalled_run(ctx: Ctx, server: Server, *, size: int, wait: float) -> Metrics:
+    """A receiver stops reading after its first chunk while its sender writes
+    ``size`` bytes at once; meanwhile another pair dials and echoes without
+    pause.  When the sender's stream is cut (if within ``wait`` seconds), how
+    far the server's memory rose, and whether the other pair's dials failed."""
+    keys = ctx.keys
+    stalled = _relay_configs(
+        ctx, server, 1, size, {"stall": True}, {"watchCut": True}, {"waitCutMs": wait * 1000}
+    )
+    listener_addr = address(keys.ed_ids[10], 310)
+    others = [
+        base_config(
+            server,
+            keys.ed_path,
+            "dial-listener",
+            listeners=[{"key": 10, "port": 310}],
+            runTimeoutMs=600000,
+        ),
+        base_config(
+            server,
+            keys.ed_path,
+            "dial-dialer",
+            dialers=[{"key": 11, "port": 311, "to": listener_addr}],
+            inflight=2,
+            count=10**9,
+            tag="o",
+            runTimeoutMs=wait * 1000,
+        ),
+    ]
+    async with Fleet([*stalled, *others]) as fleet:
+        await fleet.all("ready", 60)
+        watch = RssWatch(server)
+        await fleet.broadcast({"cmd": "go"})
+        sender = await fleet.workers[1].recv("result", wait + 60)
+        dials = await fleet.workers[3].recv("result", wait + 60)
+        rise = watch.stop()
+        await fleet.workers[2].send({"cmd": "stop"})
+    _check_alive(server)
+    cuts = sender["cuts"]
+    return {
+        "stream cut after s": (cuts[0]["t"] - sender["tGo"]) / 1000 if cuts else math.nan,
+        "server RSS rise MiB": rise,
+        "other pair's dials": float(len(dials["latencies"])),
+        "other pair's failed dials": _count_errors([dials]),
+        "other pair's dial p99 ms": pct([float(x) for x in dials["latencies"]], 99),
+    }
+
+
+def flow_cases(opts: Options) -> list[Case]:
+    async def blast(ctx: Ctx, server: Server) -> Metrics:
+        return await blast_run(ctx, server, transfers=5)
+
+    async def slow(ctx: Ctx, server: Server) -> Metrics:
+        return await slow_readers_run(ctx, server, pairs=4, size=32 * MIB, rate=2e6)
+
+    async def stall(ctx: Ctx, server: Server) -> Metrics:
+        return await stalled_run(ctx, server, size=32 * MIB, wait=45.0)
+
+    return [
+        Case("flow", "a sender writing 16 MiB at once to a normal reader, 5 transfers", blast, 1),
+        Case("flow", "4 senders writing 32 MiB at once to readers taking ~2 MB/s", slow, 1),
+        Case(
+            "flow",
+            "a receiver that stops reading while 32 MiB come; another pair dials meanwhile",
+            stall,
+            1,
+        ),
+    ]
+
+
 SCENARIOS: dict[str, Callable[[Options], list[Case]]] = {
     "relay": relay_cases,
     "dial": dial_cases,
@@ -697,4 +878,5 @@ SCENARIOS: dict[str, Callable[[Options], list[Case]]] = {
     "churn": churn_cases,
     "formation": formation_cases,
     "eio4": eio4_cases,
+    "flow": flow_cases,
 }

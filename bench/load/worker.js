@@ -47,8 +47,36 @@ async function finish (result) {
 
 // ---------------------------------------------------------------- relay
 
+// The raw TCP socket under a socket.io-client socket (websocket transport),
+// whose pause() stops the reading as a slow or stalled browser would.
+function rawSocket (sock) {
+  return sock.io.engine.transport.ws._socket
+}
+
+// Read about `rate` bytes a second: after each chunk, stop reading until the
+// bytes taken so far are due.
+function throttle (sock, rate) {
+  const raw = rawSocket(sock)
+  let t0 = 0
+  let bytes = 0
+  let paused = false
+  return (n) => {
+    if (!t0) t0 = C.now()
+    bytes += n
+    const wait = t0 + bytes / rate * 1000 - C.now()
+    if (wait > 5 && !paused) {
+      paused = true
+      raw.pause()
+      setTimeout(() => { paused = false; raw.resume() }, wait)
+    }
+  }
+}
+
 // Listener peers: accept every incoming dial, count the bytes of the dialer's
-// half-stream and note when its end arrives.
+// half-stream and note when its end arrives. With `readRate` a listener reads
+// about that many bytes a second; with `stall` it stops reading once its first
+// chunk has arrived (its stream then never ends here: the runner reads the
+// dialer's side).
 async function relayListener () {
   const streams = []
   let resolveDone
@@ -57,13 +85,16 @@ async function relayListener () {
   for (const l of cfg.listeners) {
     const ident = cfg.pool[l.key]
     const sock = await joinedSocket(ident, C.address(ident, l.port))
+    const slow = l.readRate ? throttle(sock, l.readRate) : null
     sock.on('ss-incomming', (id, from, cb) => {
       const st = { id, bytes: 0, events: 0, tFirst: 0, tEnd: 0 }
       const half = id + '.dialer'
       sock.on(PS + 'queue.' + half, (data) => {
         if (!st.events) st.tFirst = C.now()
+        if (!st.events && l.stall) rawSocket(sock).pause()
         st.events++
         st.bytes += data.length
+        if (slow) slow(data.length)
       })
       sock.on(PS + 'error.' + half, (end) => {
         st.tEnd = C.now()
@@ -73,8 +104,12 @@ async function relayListener () {
         streams.push(st)
         if (streams.length === cfg.expectStreams) done()
       })
-      // our own half: end it at once (nothing to send back)
-      sock.once(PS + 'accept.' + id + '.listener', () => sock.emit(PS + 'error.' + id + '.listener', true))
+      // our own half: end it at once (nothing to send back); a stalled
+      // listener keeps it open, as a duplex stream would, so that the cut
+      // can reach the dialer on it
+      if (!l.stall) {
+        sock.once(PS + 'accept.' + id + '.listener', () => sock.emit(PS + 'error.' + id + '.listener', true))
+      }
       sock.emit(PS + 'accept.' + half)
       cb()
     })
@@ -100,6 +135,7 @@ async function relayDialer () {
   await waitCmd('go', cfg.timeoutMs * 10)
   const tGo = C.now()
   const errors = []
+  const cuts = []
   const jobs = []
   for (const s of socks) {
     for (const st of s.streams) {
@@ -110,6 +146,13 @@ async function relayDialer () {
           return
         }
         const half = st.id + '.dialer'
+        if (st.watchCut) {
+          // Take the listener's half, as a real dialer does, to hear of a cut.
+          s.sock.on(PS + 'error.' + st.id + '.listener', (end) => {
+            if (end !== true) cuts.push({ id: st.id, t: C.now(), error: C.errText(end) })
+          })
+          s.sock.emit(PS + 'accept.' + st.id + '.listener')
+        }
         const chunk = Buffer.alloc(st.chunk, 0x5a)
         let left = st.size
         // yield to the event loop every so often so acks and pings get through
@@ -125,7 +168,14 @@ async function relayDialer () {
     }
   }
   await Promise.all(jobs)
-  await finish({ tGo, tSent: C.now(), errors })
+  const tSent = C.now()
+  if (cfg.waitCutMs) {
+    // Until every watched stream was cut, or the time is up.
+    const watched = socks.reduce((n, s) => n + s.streams.filter((st) => st.watchCut).length, 0)
+    const until = tGo + cfg.waitCutMs
+    while (cuts.length < watched && C.now() < until) await C.sleep(50)
+  }
+  await finish({ tGo, tSent, errors, cuts })
 }
 
 // ---------------------------------------------------------------- dials
