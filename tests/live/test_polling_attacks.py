@@ -101,3 +101,27 @@ async def test_a_body_that_arrives_slowly_is_read_whole() -> None:
         assert status.startswith(b"HTTP/1.1 200"), status
         writer.close()
         assert sessions(srv) == 1
+
+
+def request_handlers() -> int:
+    """aiohttp's tasks serving a connection each (this process's server)."""
+    return sum(1 for t in asyncio.all_tasks() if "RequestHandler.start" in repr(t.get_coro()))
+
+
+async def test_a_poll_whose_client_went_away_ends_at_once() -> None:
+    # Without that, the parked poll would wait out the ping interval (25 s).
+    async with live_server() as srv, aiohttp.ClientSession() as http:
+        sid = await open_session(http, srv.url, 3)
+        before = request_handlers()
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(
+            f"GET /socket.io/?EIO=3&transport=polling&sid={sid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await eventually(lambda: request_handlers() == before + 1, what="the poll to park")
+        writer.close()
+        await eventually(lambda: request_handlers() == before, timeout=5, what="the poll to end")
+        # python-engineio ends the session of a poll cut short; its client
+        # (engine.io-client) takes a failed poll for a lost transport anyway.
+        await eventually(lambda: sessions(srv) == 0, timeout=5, what="the session to end")

@@ -127,13 +127,19 @@ def create_app(service: RendezvousService) -> web.Application:
 
 def make_runner(service: RendezvousService) -> web.AppRunner:
     """The aiohttp runner of one service, with bounds on idle keep-alive and
-    on reading bodies refused unread."""
+    on reading bodies refused unread.
+
+    A client that goes away cancels its request's handler: a long-poll it
+    left parked, or a body aiohttp reads after an early refusal, would
+    otherwise hold the request until its own timer ran out.
+    """
     return web.AppRunner(
         create_app(service),
         handle_signals=False,
         access_log=None,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
         lingering_time=LINGERING_TIME,
+        handler_cancellation=True,
     )
 
 

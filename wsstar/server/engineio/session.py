@@ -513,8 +513,15 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         finally:
             self._channel = None
             self.queue.put_nowait(None)  # ends the writer
-            await writer
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            try:
+                await writer
+            finally:
+                # Also when the client's going away cancelled this handler
+                # while it waited for the writer: the session must still end,
+                # and leave the server's table, which python-engineio does
+                # only once this handler has returned.
+                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+                self.server.sockets.pop(self.sid, None)
 
     async def _upgrade(self, ws: FrameChannel) -> bool:
         """The polling-to-websocket probe, as python-engineio 4.15 does it:
