@@ -137,6 +137,55 @@ def _first_errors(results: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------- relay
 
 
+def _relay_configs(
+    ctx: Ctx,
+    server: Server,
+    peers: range,
+    size: int,
+    *,
+    chunk: int = 64 * 1024,
+    eio: int = 3,
+    listener: dict[str, Any] | None = None,
+    stream: dict[str, Any] | None = None,
+    dialer: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A listener process and a dialer process for the pairs numbered
+    ``peers``, each dialer sending one stream of ``size`` bytes to its own
+    listener; with extra settings for listeners, streams and the dialer
+    process."""
+    keys = ctx.keys
+    listeners = [{"key": i, "port": 101 + i, **(listener or {})} for i in peers]
+    dialers = [
+        {
+            "key": i,
+            "port": 201 + i,
+            "streams": [
+                {
+                    "id": f"r{i}",
+                    "to": address(keys.ed_ids[i], 101 + i),
+                    "size": size,
+                    "chunk": chunk,
+                    **(stream or {}),
+                }
+            ],
+        }
+        for i in peers
+    ]
+    return [
+        base_config(
+            server,
+            keys.ed_path,
+            "relay-listener",
+            eio=eio,
+            listeners=listeners,
+            expectStreams=len(listeners),
+        ),
+        base_config(
+            server, keys.ed_path, "relay-dialer", eio=eio, dialers=dialers, **(dialer or {})
+        ),
+    ]
+
+
 async def relay_run(
     ctx: Ctx,
     server: Server,
@@ -151,37 +200,13 @@ async def relay_run(
     listener peer through the server; time from go to the last byte and end
     arriving at the listeners. Dialers are spread over `procs` processes and
     listeners over `procs` others."""
-    keys = ctx.keys
-    configs: list[dict[str, Any]] = []
-    for p in range(procs):
-        mine = range(p, pairs, procs)
-        listeners = [{"key": i, "port": 101 + i} for i in mine]
-        dialers = [
-            {
-                "key": i,
-                "port": 201 + i,
-                "streams": [
-                    {
-                        "id": f"r{i}",
-                        "to": address(keys.ed_ids[i], 101 + i),
-                        "size": size,
-                        "chunk": chunk,
-                    }
-                ],
-            }
-            for i in mine
-        ]
-        configs.append(
-            base_config(
-                server,
-                keys.ed_path,
-                "relay-listener",
-                eio=eio,
-                listeners=listeners,
-                expectStreams=len(listeners),
-            )
+    configs = [
+        config
+        for p in range(procs)
+        for config in _relay_configs(
+            ctx, server, range(p, pairs, procs), size, chunk=chunk, eio=eio
         )
-        configs.append(base_config(server, keys.ed_path, "relay-dialer", eio=eio, dialers=dialers))
+    ]
     async with Fleet(configs) as fleet:
         await fleet.all("ready", 60)
         meter = Meter(server, fleet).start()
@@ -713,43 +738,6 @@ class RssWatch:
         return self.peak - self.start
 
 
-def _relay_configs(
-    ctx: Ctx,
-    server: Server,
-    pairs: int,
-    size: int,
-    listener: dict[str, Any],
-    stream: dict[str, Any],
-    dialer: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """One listener process and one dialer process for ``pairs`` streams,
-    with extra settings for listeners, streams and the dialer process."""
-    keys = ctx.keys
-    listeners = [{"key": i, "port": 101 + i, **listener} for i in range(pairs)]
-    dialers = [
-        {
-            "key": i,
-            "port": 201 + i,
-            "streams": [
-                {
-                    "id": f"f{i}",
-                    "to": address(keys.ed_ids[i], 101 + i),
-                    "size": size,
-                    "chunk": 64 * 1024,
-                    **stream,
-                }
-            ],
-        }
-        for i in range(pairs)
-    ]
-    return [
-        base_config(
-            server, keys.ed_path, "relay-listener", listeners=listeners, expectStreams=pairs
-        ),
-        base_config(server, keys.ed_path, "relay-dialer", dialers=dialers, **dialer),
-    ]
-
-
 async def blast_run(ctx: Ctx, server: Server, *, transfers: int) -> Metrics:
     """``transfers`` times, a sender writes 16 MiB at once (as fast as its
     socket takes it) to a reader that reads at full speed: how many arrive
@@ -757,7 +745,7 @@ async def blast_run(ctx: Ctx, server: Server, *, transfers: int) -> Metrics:
     intact = 0
     rates = []
     for _ in range(transfers):
-        configs = _relay_configs(ctx, server, 1, 16 * MIB, {}, {}, {})
+        configs = _relay_configs(ctx, server, range(1), 16 * MIB)
         async with Fleet(configs) as fleet:
             await fleet.all("ready", 60)
             await fleet.broadcast({"cmd": "go"})
@@ -779,7 +767,7 @@ async def slow_readers_run(
     """``pairs`` senders each write ``size`` bytes at once to receivers that
     read about ``rate`` bytes a second: bytes intact, and how far the server's
     memory rose meanwhile."""
-    configs = _relay_configs(ctx, server, pairs, size, {"readRate": rate}, {}, {})
+    configs = _relay_configs(ctx, server, range(pairs), size, listener={"readRate": rate})
     async with Fleet(configs) as fleet:
         await fleet.all("ready", 60)
         watch = RssWatch(server)
@@ -807,7 +795,13 @@ async def stalled_run(ctx: Ctx, server: Server, *, size: int, wait: float) -> Me
     far the server's memory rose, and whether the other pair's dials failed."""
     keys = ctx.keys
     stalled = _relay_configs(
-        ctx, server, 1, size, {"stall": True}, {"watchCut": True}, {"waitCutMs": wait * 1000}
+        ctx,
+        server,
+        range(1),
+        size,
+        listener={"stall": True},
+        stream={"watchCut": True},
+        dialer={"waitCutMs": wait * 1000},
     )
     listener_addr = address(keys.ed_ids[10], 310)
     others = [

@@ -159,7 +159,6 @@ class HonestPair:
 
     port: int
     rounds: int = 0
-    joins: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
     #: Seconds each echo took, for the bench's figures.
     latencies: list[float] = dataclasses.field(default_factory=list)
@@ -207,7 +206,6 @@ class HonestPair:
                     next_join = loop.time() + 2
                     newcomer, _ = await asyncio.wait_for(joined(self.port), TIMEOUT)
                     await newcomer.close()
-                    self.joins += 1
             except Exception as exc:  # whatever it was, the honest pair failed
                 self.failures.append(f"round {self.rounds}: {exc!r}")
                 return
