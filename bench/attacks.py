@@ -20,7 +20,6 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness import ROOT, raise_nofile
 
@@ -66,15 +65,6 @@ CASES = (
 )
 
 
-def peak_mib(pid: int) -> float:
-    """The process's resident high-water mark, MiB (it started smaller than
-    any baseline, so this is the attack's peak)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def attack_in_own_process(name: str, port: int, size: int) -> str:
     """The attack, from a process of its own: sharing this one's event loop,
     an attacker as busy as these would slow the honest pair's client down
@@ -104,7 +94,7 @@ async def run(case: Case, scale: float) -> list[str]:
             started = time.monotonic()
             what = await attack_in_own_process(case.attack, server.port, size)
             took = time.monotonic() - started
-            peak = peak_mib(server.proc.pid)
+            peak = server.peak_mib()
             after = await server.settles_to(before, timeout=60)
             latencies = sorted(pair.latencies)
         stopped = await server.stop()

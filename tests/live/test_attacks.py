@@ -13,6 +13,8 @@ import pytest
 from tests.support.attacks import ATTACKS
 from tests.support.subject import HonestPair, Subject
 
+#: How far the server's memory may rise during an attack of a test's size.
+PEAK_SLACK_MIB = 64.0
 CLIENT = re.compile(r"from (127\.0\.\d+\.\d+)")
 SUCCESS = re.compile(r"wsstar: (joined|left) |wsstar: dial (?!.* failed: )")
 LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) wsstar: \S")
@@ -26,6 +28,8 @@ async def test_an_attack_leaves_no_trace(name: str) -> None:
             baseline = await server.footprint()
             await attack.run(server.port, attack.test_size)
             after = await server.settles_to(baseline)
+            # Held within bounds while it lasted, not only freed after.
+            assert server.peak_mib() <= baseline.rss_mib + PEAK_SLACK_MIB, server.peak_mib()
             await pair.until(rounds=3)
             assert pair.failures == [], pair.failures
         print(f"{name}: baseline {baseline}; after {after}; {pair.rounds} echoes")

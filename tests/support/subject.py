@@ -114,6 +114,13 @@ class Subject:
         tasks = int((await self.metrics())["wsstar_tasks"])
         return Footprint(rss, fds, tasks)
 
+    def peak_mib(self) -> float:
+        """The server's resident high-water mark, MiB (it started smaller
+        than any baseline, so this is the peak of what it was put through)."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines())
+        return int(fields["VmHWM"].split()[0]) / 1024
+
     async def settles_to(
         self,
         baseline: Footprint,
