@@ -135,8 +135,8 @@ async def unaccepted_relay(port: int, size: int) -> str:
         opened = [f"u{i}" for i, reply in enumerate(replies) if reply == []]
         refused = {reply[0] for reply in replies if reply != []}
         written = 0
-        # As much as the server takes in a few seconds: once it stops reading
-        # this connection, a write waits, and the attack is over.
+        # 8 MiB into each stream, or as much as the server reads in 5 s: it
+        # may drop what nobody accepted past its bound, or stop reading.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 for _ in range(128):
