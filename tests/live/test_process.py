@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import signal
-import socket
 import ssl
 import sys
 from pathlib import Path
@@ -17,14 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.subject import free_port
+
 TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import base58
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.support.eio3 import TIMEOUT, Eio3Client, joined
-from tests.support.identity import Identity
+from tests.support.identity import Identity, marshalled_rsa
 from wsstar.star.rendezvous import Settings
 
 ATTACKER = "127.0.0.2"
@@ -222,15 +219,7 @@ def _expensive_rsa_key() -> tuple[bytes, str]:
     """A marshalled 3072-bit RSA key with a 65-bit exponent (costly to verify
     with), and its peer id: only the public half is needed to be refused."""
     modulus = rsa.generate_private_key(65537, 3072).public_key().public_numbers().n
-    der = (
-        rsa.RSAPublicNumbers((1 << 64) + 1, modulus)
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    )
-    varint = bytes([len(der) & 0x7F | 0x80, len(der) >> 7])
-    marshalled = b"\x08\x00\x12" + varint + der
-    digest = hashlib.sha256(marshalled).digest()
-    return marshalled, base58.b58encode(b"\x12\x20" + digest).decode()
+    return marshalled_rsa(rsa.RSAPublicNumbers((1 << 64) + 1, modulus).public_key())
 
 
 async def expensive_keys(port: int, size: int) -> str:

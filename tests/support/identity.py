@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import base58
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
@@ -32,3 +33,17 @@ class Identity:
 
     def sign_hex(self, nonce: str) -> str:
         return self.private.sign(nonce.encode()).hex()
+
+
+def sha256_peer_id(marshalled: bytes) -> str:
+    """The hashed (legacy for small keys, only for large ones) peer id of a
+    marshalled public key."""
+    return base58.b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest()).decode()
+
+
+def marshalled_rsa(key: rsa.RSAPublicKey) -> tuple[bytes, str]:
+    """An RSA public key marshalled as libp2p does, and its peer id."""
+    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    varint = bytes([len(der) & 0x7F | 0x80, len(der) >> 7])
+    marshalled = b"\x08\x00\x12" + varint + der
+    return marshalled, sha256_peer_id(marshalled)

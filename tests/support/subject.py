@@ -117,9 +117,7 @@ class Subject:
     def peak_mib(self) -> float:
         """The server's resident high-water mark, MiB (it started smaller
         than any baseline, so this is the peak of what it was put through)."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines())
-        return int(fields["VmHWM"].split()[0]) / 1024
+        return _status_mib(self.proc.pid, "VmHWM")
 
     async def settles_to(
         self,
@@ -150,13 +148,17 @@ class Subject:
         return await asyncio.wait_for(self.proc.wait(), STOP_WITHIN)
 
 
-def _resources(pid: int) -> tuple[float, int]:
-    """A process's resident MiB and open file descriptors (from /proc, which
-    answers at once), counted before /metrics is asked: that connection is
-    one more."""
+def _status_mib(pid: int, field: str) -> float:
+    """A memory field of /proc/<pid>/status (which answers at once), MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines())
-    return int(fields["VmRSS"].split()[0]) / 1024, len(os.listdir(f"/proc/{pid}/fd"))
+    return int(fields[field].split()[0]) / 1024
+
+
+def _resources(pid: int) -> tuple[float, int]:
+    """A process's resident MiB and open file descriptors, counted before
+    /metrics is asked: that connection is one more."""
+    return _status_mib(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd"))
 
 
 @dataclasses.dataclass

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import base58
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.support.identity import Identity
+from tests.support.identity import Identity, marshalled_rsa, sha256_peer_id
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit, Replay
@@ -484,16 +480,7 @@ def test_a_replay_stays_within_the_socket_budget(clock: Clock) -> None:
 
 def _rsa_marshalled(bits: int, exponent: int = 65537) -> tuple[bytes, str]:
     """A marshalled libp2p RSA public key and its (sha256) peer id."""
-    der = (
-        rsa.generate_private_key(public_exponent=exponent, key_size=bits)
-        .public_key()
-        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    )
-    length = len(der)
-    varint = bytes([length & 0x7F | 0x80, length >> 7])
-    marshalled = b"\x08\x00\x12" + varint + der
-    peer_id = base58.b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest()).decode()
-    return marshalled, peer_id
+    return marshalled_rsa(rsa.generate_private_key(exponent, bits).public_key())
 
 
 @pytest.mark.parametrize(
@@ -545,9 +532,7 @@ def test_without_the_challenge_both_forms_of_an_id_are_one_peer(clock: Clock) ->
     r = make(clock, crypto_challenge=False)
     r.connect("s")
     ident = Identity.generate()
-    hashed = base58.b58encode(
-        b"\x12\x20" + hashlib.sha256(ident.marshalled_public_key).digest()
-    ).decode()
+    hashed = sha256_peer_id(ident.marshalled_public_key)
     inline = ident.address(PORT)
     for addr in (inline, inline.replace(ident.peer_id, hashed), inline):
         assert join_(r, "s", addr, "")[0][:2] == (None, None)
