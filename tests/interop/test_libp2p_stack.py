@@ -20,8 +20,12 @@ from tests.interop.conftest import Rendezvous
 from tests.interop.harness import HERE
 
 REPETITIONS = 20
-#: Every node connected to every other within this, each repetition.
-WITHIN_MS = 2500
+#: Every node connected to every other within this, each repetition: half of
+#: the 10 s before the first re-announcement round, which is what nodes
+#: would wait without the early replay.  The time is mostly the nodes' own
+#: start-up and secio handshakes (about 2 s here, up to 3 s on a busy
+#: machine), so a tighter bound would measure the machine, not the server.
+WITHIN_MS = 5000
 
 
 @pytest.mark.wsstar_only("the reference re-announces peers only after 10 s")

@@ -10,6 +10,7 @@ from tests.support.eio3 import Eio3Client
 from tests.support.identity import Identity
 from tests.support.live import LiveServer, live_server
 from tests.support.wait import eventually
+from wsstar.server.http import plural
 from wsstar.wire.reasons import Reason
 
 
@@ -26,12 +27,17 @@ async def test_landing_page_and_health(server: LiveServer) -> None:
             assert resp.content_type == "text/html"
             page = await resp.text()
         assert f"/ip4/127.0.0.1/tcp/{server.port}/ws/p2p-websocket-star" in page
-        assert 'id="peers">0<' in page
+        assert 'id="peers">0</span> <span id="peers-noun">peers</span>' in page
+        assert "<title>wsstar rendezvous server</title>" in page
+        assert "Crypto challenge: <b>on</b>" in page
+        assert "strict multiaddr check: <b>on</b>" in page
+        assert "setInterval(refresh" in page
         async with http.get(server.url + "/health") as resp:
             assert resp.status == 200
             health = await resp.json()
         assert health["status"] == "ok"
         assert health["peers"] == 0
+        assert len(health["instance"]) == 16
         async with http.get(server.url + "/nope") as resp:
             assert resp.status == 404
 
@@ -84,3 +90,7 @@ async def test_metrics_can_be_disabled() -> None:
         http.get(srv.url + "/metrics") as resp,
     ):
         assert resp.status == 404
+
+
+def test_landing_page_plurals() -> None:
+    assert [plural(n, "peer") for n in (0, 1, 2)] == ["peers", "peer", "peers"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import signal
 import ssl
 import sys
@@ -11,40 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.support.subject import free_port
+from tests.support.tls import self_signed
 
 TIMEOUT = 20.0
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
@@ -85,7 +55,8 @@ async def test_starts_serves_and_stops_cleanly(sig: int) -> None:
 
 
 async def test_tls(tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
+    made = self_signed(tmp_path)
+    cert, key = made.cert, made.key
     port = free_port()
     proc, first = await start(
         "--host", "127.0.0.1", "--port", str(port), "--cert", str(cert), "--key", str(key)
@@ -119,7 +90,7 @@ async def test_bad_configuration_exits_with_a_message() -> None:
     )
     _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 2
-    assert b"cannot load TLS certificate/key" in err
+    assert b"cannot read --cert /nonexistent.pem: No such file or directory" in err
 
 
 async def test_requests_aiohttp_cannot_parse_log_one_line_each() -> None:

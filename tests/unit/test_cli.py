@@ -69,3 +69,39 @@ def test_announce_budget_flag() -> None:
     assert parse_config(["--announce-budget", "7"], {}).announce_budget == 7
     with pytest.raises(SystemExit):
         parse_config(["--announce-budget", "-1"], {})
+
+
+def test_dash_h_is_the_host_as_in_the_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_config(["-h", "127.0.0.2"], {}).host == "127.0.0.2"
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(["--help"], {})
+    assert exit_.value.code == 0
+    assert "usage: wsstar-server" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "challenge"),
+    [
+        (["--disableCryptoChallenge"], False),
+        (["--disableCryptoChallenge=true"], False),
+        (["--disableCryptoChallenge", "true"], False),
+        (["--disable-crypto-challenge=1"], False),
+        (["--disableCryptoChallenge=false"], True),
+        (["--disableCryptoChallenge", "false", "--port", "9"], True),
+    ],
+)
+def test_switches_take_the_references_value_form(argv: list[str], challenge: bool) -> None:
+    assert parse_config(argv, {}).rules.crypto_challenge is challenge
+
+
+def test_a_switch_value_that_is_no_boolean_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(["--disableMetrics=maybe"], {})
+    assert "not a boolean: 'maybe'" in capsys.readouterr().err
+
+
+def test_log_level_in_any_case() -> None:
+    assert parse_config(["--log-level", "DEBUG"], {}).log_level == "debug"
+    assert parse_config([], {"LOG_LEVEL": "Warning"}).log_level == "warning"

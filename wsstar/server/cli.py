@@ -19,20 +19,29 @@ from typing import Any
 
 from wsstar import __version__
 from wsstar.errors import ConfigError
+from wsstar.server import health
 from wsstar.server.config import ServerConfig
 from wsstar.server.engineio import OneLineParseErrors
+from wsstar.server.health import Listening, remove_state, write_state
 from wsstar.server.http import make_runner, make_site, shutdown
-from wsstar.server.options import OPTIONS, env_flag
+from wsstar.server.options import OPTIONS, env_flag, switch_value
 from wsstar.server.service import RendezvousService
+from wsstar.server.tls import ssl_context
 
 log = logging.getLogger("wsstar")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # -h is the host, as in the reference: a supervisor running it with
+    # `-h 0.0.0.0` must get a server, not a help text and exit status 0.
     p = argparse.ArgumentParser(
         prog="wsstar-server",
         description="libp2p WebSocketStar rendezvous server",
+        epilog="`wsstar-server healthcheck [options]` exits 0 when the server these options "
+        "(or its --state-file) describe answers /health, 1 when it does not.",
+        add_help=False,
     )
+    p.add_argument("--help", action="help", help="show this help and exit")
     p.add_argument("--version", action="version", version=f"wsstar {__version__}")
     for option in OPTIONS:
         if option.parse is None:
@@ -40,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument(
                 *option.flags,
                 dest=option.dest,
-                action="store_const",
+                nargs="?",
+                type=switch_value(option.sets),
                 const=option.sets,
                 default=None,
+                metavar="true|false",
                 help=option.help_text(),
             )
             if option.opposite:
@@ -81,6 +92,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         raise ConfigError("--allow-peers needs the crypto challenge: peers must prove their ids")
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("TLS needs both --cert and --key")
+    if config.tls_pfx and config.tls_cert:
+        raise ConfigError("give either --pfx or --cert with --key, not both")
     return config
 
 
@@ -107,17 +120,6 @@ def _build(values: dict[str, Any]) -> ServerConfig:
     for group, fields in nested.items():
         top[group] = dataclasses.replace(getattr(base, group), **fields)
     return dataclasses.replace(base, **top)
-
-
-def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
-    return context
 
 
 def _raise_open_file_limit() -> None:
@@ -184,20 +186,33 @@ async def _serve(
     except OSError:
         await runner.cleanup()
         raise
-    print(f"Listening on: {config.scheme}://{config.host}:{config.port}", flush=True)
+    if config.state_file:
+        write_state(
+            config.state_file,
+            Listening(config.scheme, config.host, site.port, service.instance),
+        )
+    # The bound port, not the one asked for (0 picks a free one), with an
+    # IPv6 host bracketed; printed last, as the sign that all is ready.
+    print(f"Listening on: {site.name}", flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("stopping")
+    if config.state_file:
+        remove_state(config.state_file, service.instance)
     await shutdown(runner, service)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args[:1] == ["healthcheck"] else None
     try:
-        config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
-        ssl_context = _ssl_context(config)
+        config = parse_config(args, os.environ)
+        if command == "healthcheck":
+            return health.main(config)
+        context = ssl_context(config)
     except ConfigError as exc:
         print(f"wsstar-server: {exc}", file=sys.stderr)
         return 2
@@ -222,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with asyncio.Runner(loop_factory=_event_loop) as runner:
         try:
-            runner.run(_serve(config, service, ssl_context))
+            runner.run(_serve(config, service, context))
         except OSError as exc:
             print(
                 f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}",

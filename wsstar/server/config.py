@@ -62,8 +62,15 @@ class ServerConfig:
     shutdown_grace: float = 10.0
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: A PKCS#12 file with the chain and key, instead of the two PEM files.
+    tls_pfx: str | None = None
+    #: The passphrase of the PKCS#12 file or of an encrypted PEM key.
+    tls_passphrase: str | None = None
     log_level: str = "info"
+    #: Where the server writes its address and instance id once listening,
+    #: for ``wsstar-server healthcheck``.
+    state_file: str | None = None
 
     @property
     def scheme(self) -> str:
-        return "https" if self.tls_cert else "http"
+        return "https" if self.tls_cert or self.tls_pfx else "http"

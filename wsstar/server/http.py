@@ -34,6 +34,11 @@ LISTEN_BACKLOG = 4096
 _PAGE = Template(resources.files("wsstar").joinpath("static/index.html").read_text("utf-8"))
 
 
+def plural(count: int, noun: str) -> str:
+    """``noun`` as it reads after ``count`` on the landing page."""
+    return noun if count == 1 else noun + "s"
+
+
 def _advertised_address(request: web.Request) -> str:
     """The ws-star address of this server as the request reached it; the page's
     script refines it in the browser, this is the no-script fallback."""
@@ -46,10 +51,17 @@ def _advertised_address(request: web.Request) -> str:
 
 async def _landing(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
+    peers = len(service.core.directory)
+    connections = service.core.socket_count()
     body = _PAGE.substitute(
         version=__version__,
         address=html.escape(_advertised_address(request)),
-        peers=len(service.core.directory),
+        peers=peers,
+        peers_noun=plural(peers, "peer"),
+        connections=connections,
+        connections_noun=plural(connections, "connection"),
+        challenge="on" if service.config.rules.crypto_challenge else "off",
+        strict="on" if service.config.rules.strict_multiaddr else "off",
         metrics_link=' · <a href="/metrics">metrics</a>' if service.config.metrics else "",
     )
     return web.Response(text=body, content_type="text/html")
@@ -62,6 +74,7 @@ async def _health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "version": __version__,
+            "instance": service.instance,
             "uptime": round(time.time() - service.started, 1),
             "peers": len(core.directory),
             "connections": core.socket_count(),

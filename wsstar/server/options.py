@@ -28,18 +28,40 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
-def env_flag(env: Mapping[str, str], name: str) -> bool:
-    """A boolean environment variable.
+def truth(text: str) -> bool | None:
+    """What a boolean's text says; None when it says neither.
 
-    Unlike the reference, ``DISABLE_METRICS=0`` or ``=false`` means *not*
-    disabled; anything unrecognised is an error rather than a silent "yes".
+    Unlike the reference, ``DISABLE_METRICS=0`` or ``--disableMetrics=false``
+    means *not* disabled; anything unrecognised is an error rather than a
+    silent "yes".
     """
-    value = env.get(name, "").strip().lower()
+    value = text.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"{name}={env[name]!r} is not a boolean (use 1/0, true/false)")
+    return None
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """A boolean environment variable (see :func:`truth`)."""
+    value = truth(env.get(name, ""))
+    if value is None:
+        raise ConfigError(f"{name}={env[name]!r} is not a boolean (use 1/0, true/false)")
+    return value
+
+
+def switch_value(sets: bool) -> Callable[[str], bool]:
+    """The parser of a switch's optional value, as in the reference's
+    ``--disableMetrics=true``: a true value sets what the bare flag sets."""
+
+    def parse(text: str) -> bool:
+        value = truth(text)
+        if value is None:
+            raise argparse.ArgumentTypeError(f"not a boolean: {text!r} (use true or false)")
+        return sets if value else not sets
+
+    return parse
 
 
 def _number(kind: Callable[[str], float], lowest: float, what: str) -> Callable[[str], Any]:
@@ -142,7 +164,7 @@ def _budget(value: int) -> int | None:
 
 OPTIONS: tuple[Option, ...] = (
     Option("port", ("--port", "-p"), "TCP port", env="PORT", parse=_port),
-    Option("host", ("--host",), "address to bind", env="HOST", parse=str),
+    Option("host", ("--host", "-h"), "address to bind", env="HOST", parse=str),
     Option(
         "tls_cert",
         ("--cert",),
@@ -158,6 +180,23 @@ OPTIONS: tuple[Option, ...] = (
         env="KEY",
         parse=str,
         metavar="FILE",
+    ),
+    Option(
+        "tls_pfx",
+        ("--pfx",),
+        "PKCS#12 file (.pfx, .p12) with the certificate chain and its key, instead of "
+        "`--cert` and `--key`",
+        env="PFX",
+        parse=str,
+        metavar="FILE",
+    ),
+    Option(
+        "tls_passphrase",
+        ("--passphrase",),
+        "passphrase of `--pfx`, or of an encrypted `--key`",
+        env="PFX_PASSPHRASE",
+        parse=str,
+        metavar="TEXT",
     ),
     Option(
         "rules.crypto_challenge",
@@ -343,6 +382,15 @@ OPTIONS: tuple[Option, ...] = (
         ("--websocket-compression",),
         "negotiate permessage-deflate (relayed data is encrypted and does not compress)",
         shown="off",
+    ),
+    Option(
+        "state_file",
+        ("--state-file",),
+        "once listening, write the scheme, address, port and instance id here (removed on a "
+        "clean stop) for `wsstar-server healthcheck`, which then checks this very server",
+        env="WSSTAR_STATE_FILE",
+        parse=str,
+        metavar="FILE",
     ),
     Option(
         "log_level",

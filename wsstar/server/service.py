@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ class RendezvousService:
     def __init__(self, config: ServerConfig, directory: PeerDirectory | None = None) -> None:
         self.config = config
         self.started = time.time()
+        #: Tells this process from any other answering on the same address.
+        self.instance = secrets.token_hex(8)
         self.admission = Admission(config.limits, time.monotonic)
         self.core = Rendezvous(
             directory if directory is not None else MemoryDirectory(),
