@@ -16,7 +16,8 @@ from tests.support.subject import HonestPair, Subject
 #: How far the server's memory may rise during an attack of a test's size.
 PEAK_SLACK_MIB = 64.0
 CLIENT = re.compile(r"from (127\.0\.\d+\.\d+)")
-SUCCESS = re.compile(r"wsstar: (joined|left) |wsstar: dial (?!.* failed: )")
+#: Lines of one each per join, dial (and its outcome) and departure: not refusals.
+SUCCESS = re.compile(r"wsstar: (joined|left) |wsstar: dial (?!.* refused: )")
 LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) wsstar: \S")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -54,7 +55,9 @@ async def test_allow_list_reloads_on_sighup_without_dropping_anyone(tmp_path: Pa
     assert proc.returncode == 0
 
 
-async def test_cors_origins_apply_to_http_and_the_socket_handshake() -> None:
+async def test_cors_origins_apply_to_http_and_the_socket_handshake(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with (
         live_server(cors_origins=("https://app.example",)) as srv,
         aiohttp.ClientSession() as http,
@@ -67,9 +70,22 @@ async def test_cors_origins_apply_to_http_and_the_socket_handshake() -> None:
         url = f"ws://127.0.0.1:{srv.port}/socket.io/?EIO=3&transport=websocket"
         async with http.ws_connect(url, headers=good) as ws:
             assert (await ws.receive_str()).startswith("0{")
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(url, headers={"Origin": "https://evil.example"})
-        assert refused.value.status == 400
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(5):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await http.ws_connect(url, headers={"Origin": "https://evil.example"})
+                assert refused.value.status == 400
+        async with http.get(srv.url + "/metrics") as resp:
+            assert 'wsstar_refused_total{limit="origin"} 5.0' in await resp.text()
+    # One line in wsstar's words for the address, none of the engine's own.
+    lines = [r for r in caplog.records if "evil.example" in r.getMessage()]
+    assert [(r.name, r.getMessage()) for r in lines] == [
+        (
+            "wsstar",
+            "connection from 127.0.0.1 refused: origin https://evil.example is not in "
+            "--cors-origins",
+        )
+    ]
 
 
 async def test_shutdown_waits_for_dials_in_flight_then_closes_everything() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import ssl
 import sys
@@ -114,3 +115,24 @@ async def test_requests_aiohttp_cannot_parse_log_one_line_each() -> None:
     assert "Traceback" not in log
     lines = [line for line in log.splitlines() if "Error handling request" in line]
     assert len(lines) >= 2 and all("Got more than" in line for line in lines)
+
+
+@pytest.mark.parametrize(("max_connections", "warned"), [("1000", True), ("100", False)])
+async def test_an_open_file_limit_short_of_max_connections_is_warned_of(
+    max_connections: str, warned: bool
+) -> None:
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsstar", "--host", "127.0.0.1", "--port", str(port),
+        "--max-connections", max_connections,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=low_limit,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    line = f"the open-file limit (512) is below what --max-connections {max_connections} needs"
+    assert (line in err.decode()) is warned, err.decode()

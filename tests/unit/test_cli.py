@@ -105,3 +105,21 @@ def test_a_switch_value_that_is_no_boolean_is_refused(
 def test_log_level_in_any_case() -> None:
     assert parse_config(["--log-level", "DEBUG"], {}).log_level == "debug"
     assert parse_config([], {"LOG_LEVEL": "Warning"}).log_level == "warning"
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--max-connections", "1.5"], "--max-connections: not a whole number: '1.5'"),
+        (["--announce-interval", "soon"], "--announce-interval: not a number: 'soon'"),
+        (["--relay-stall-timeout", "-2"], "--relay-stall-timeout: must be positive: -2"),
+        (["--port", "70000"], "port 70000 is out of range"),
+    ],
+)
+def test_bad_numbers_are_named(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(argv, {})
+    assert exit_.value.code == 2
+    assert error in capsys.readouterr().err

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from wsstar.server.logtext import LogThrottle, printable
+import json
+import logging
+
+from wsstar.server.logtext import JsonLines, LogThrottle, fields, peer_of, printable
 
 
 def test_client_text_cannot_start_a_line_of_its_own() -> None:
@@ -31,3 +34,32 @@ def test_one_line_per_address_per_interval_and_a_count_of_the_rest() -> None:
     clock.now = 10.0
     assert throttle.flush() == [("a", 500)]  # b had nothing held back
     assert throttle.allow("a") is True  # a new interval
+
+
+def test_json_lines_have_the_fields_of_the_call() -> None:
+    address = "/ip4/1.2.3.4/tcp/9090/ws/p2p-websocket-star/ipfs/QmPeer"
+    record = logging.LogRecord("wsstar", logging.INFO, __file__, 1, "joined %s", (address,), None)
+    record.__dict__.update(fields("joined", "10.0.0.7", address))
+    line = json.loads(JsonLines().format(record))
+    assert {k: line[k] for k in ("level", "logger", "message", "event", "client", "peer")} == {
+        "level": "info",
+        "logger": "wsstar",
+        "message": f"joined {address}",
+        "event": "joined",
+        "client": "10.0.0.7",
+        "peer": "QmPeer",
+    }
+    assert line["address"] == address
+    assert line["time"].endswith("+00:00")
+
+
+def test_a_json_line_without_fields_and_a_forged_newline() -> None:
+    record = logging.LogRecord("wsstar", logging.INFO, __file__, 1, "x\ny", None, None)
+    text = JsonLines().format(record)
+    assert "\n" not in text
+    assert "event" not in json.loads(text)
+
+
+def test_peer_of() -> None:
+    assert peer_of("/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star/p2p/12D3KooW") == "12D3KooW"
+    assert peer_of("/ip4/1.2.3.4/tcp/1/ws/p2p-websocket-star") is None

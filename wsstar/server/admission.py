@@ -81,6 +81,8 @@ class Admission:
             "joins": 0,
             "dials": 0,
             "events": 0,
+            # Counted by the service: the engine refuses these itself.
+            "origin": 0,
         }
         self._event_buckets: dict[str, TokenBucket] = {}
         #: Open TCP connections by client address.

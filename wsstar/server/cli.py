@@ -24,6 +24,7 @@ from wsstar.server.config import ServerConfig
 from wsstar.server.engineio import OneLineParseErrors
 from wsstar.server.health import Listening, remove_state, write_state
 from wsstar.server.http import make_runner, make_site, shutdown
+from wsstar.server.logtext import JsonLines
 from wsstar.server.options import OPTIONS, env_flag, switch_value
 from wsstar.server.service import RendezvousService
 from wsstar.server.tls import ssl_context
@@ -122,22 +123,57 @@ def _build(values: dict[str, Any]) -> ServerConfig:
     return dataclasses.replace(base, **top)
 
 
-def _raise_open_file_limit() -> None:
+def _configure_logging(config: ServerConfig) -> None:
+    """wsstar's lines at the level asked for; every dependency's at WARNING
+    unless asked, so that `--log-level debug` does not bring in theirs
+    (multiaddr writes two lines per parsed address)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonLines()
+        if config.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    level = config.log_level.upper()
+    logging.basicConfig(
+        level=level if config.log_dependencies else logging.WARNING, handlers=[handler]
+    )
+    logging.getLogger("wsstar").setLevel(level)
+
+
+def _raise_open_file_limit(max_connections: int) -> None:
     """Lift the soft limit on open files to the hard one: every peer holds a
-    socket, and the usual soft default of 1024 would cap the swarm there."""
+    socket, and the usual soft default of 1024 would cap the swarm there.
+    Warn when even that is short of what ``--max-connections`` promises:
+    past it, new connections fail with EMFILE instead of a clear refusal."""
     try:
         import resource
     except ImportError:  # not on this platform
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = soft
     if soft != hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            limit = hard
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %s: %s", soft, exc)
-            return
-    log.info("open-file limit %s", hard if soft != hard else soft)
+    log.info("open-file limit %s", limit)
+    if max_connections and limit != resource.RLIM_INFINITY:
+        needed = max_connections + FILES_BESIDES_CONNECTIONS
+        if limit < needed:
+            log.warning(
+                "the open-file limit (%d) is below what --max-connections %d needs (about %d): "
+                "raise it (ulimit -n, LimitNOFILE=, docker --ulimit nofile=) or lower "
+                "--max-connections",
+                limit,
+                max_connections,
+                needed,
+            )
 
+
+#: Files a server holds besides its connections (listening socket, event
+#: loop, logs, the odd file it reads), with room to spare.
+FILES_BESIDES_CONNECTIONS = 64
 
 #: glibc's mallopt parameter number for the mmap threshold.
 _M_MMAP_THRESHOLD = -3
@@ -216,13 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wsstar-server: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    _configure_logging(config)
     logging.getLogger("aiohttp.server").addFilter(OneLineParseErrors())
-    _raise_open_file_limit()
+    _raise_open_file_limit(config.limits.max_connections)
     _return_large_buffers_to_the_system()
     try:
         service = RendezvousService(config)

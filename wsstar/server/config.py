@@ -67,6 +67,9 @@ class ServerConfig:
     #: The passphrase of the PKCS#12 file or of an encrypted PEM key.
     tls_passphrase: str | None = None
     log_level: str = "info"
+    log_format: str = "text"
+    #: Dependencies' own lines at ``log_level`` too (they stay at WARNING otherwise).
+    log_dependencies: bool = False
     #: Where the server writes its address and instance id once listening,
     #: for ``wsstar-server healthcheck``.
     state_file: str | None = None

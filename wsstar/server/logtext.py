@@ -7,13 +7,18 @@ requests the server refuses would otherwise write a line for each.
 
 from __future__ import annotations
 
+import datetime
+import json
+import logging
 import re
 from collections.abc import Callable
 
 from wsstar.wire.reasons import shorten
 
-#: Longest client-chosen text put in a log line.
-LOGGED = 80
+#: Longest client-chosen text put in a log line: room for a whole joined
+#: address (``/dns4/<name>/tcp/443/wss/p2p-websocket-star/ipfs/<id>`` is
+#: 100-130 characters), whose peer id is the part worth reading.
+LOGGED = 160
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
@@ -50,3 +55,55 @@ class LogThrottle:
         for key, _ in over:
             del self._windows[key]
         return [(key, held) for key, held in over if held]
+
+
+#: The structured fields a log line may carry (``extra=`` of the call).
+FIELDS = ("event", "address", "client", "reason")
+
+
+def fields(
+    event: str, client: str, address: object = None, reason: str | None = None
+) -> dict[str, str]:
+    """The ``extra`` of a join, dial, departure or refusal line: what
+    ``--log-format json`` writes as fields beside the message."""
+    out = {"event": event, "client": client}
+    if address is not None:
+        out["address"] = printable(address)
+    if reason is not None:
+        out["reason"] = reason
+    return out
+
+
+def peer_of(address: str) -> str | None:
+    """The peer id at the end of a joined multiaddr, if it has one."""
+    for marker in ("/ipfs/", "/p2p/"):
+        if marker in address:
+            return address.rsplit(marker, 1)[1].split("/", 1)[0] or None
+    return None
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line, for log pipelines: time, level, logger,
+    message, and the structured fields of the line where it has them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in FIELDS:
+            value = record.__dict__.get(key)
+            if value is not None:
+                out[key] = value
+        address = out.get("address")
+        if isinstance(address, str):
+            peer = peer_of(address)
+            if peer is not None:
+                out["peer"] = peer
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)

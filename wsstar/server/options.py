@@ -69,7 +69,8 @@ def _number(kind: Callable[[str], float], lowest: float, what: str) -> Callable[
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            noun = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"not a {noun}: {text!r}") from None
         if value < lowest:
             raise argparse.ArgumentTypeError(f"must be {what}: {text}")
         return value
@@ -101,6 +102,16 @@ def _log_level(text: str) -> str:
             f"unknown log level {text!r} (use {', '.join(LOG_LEVELS)})"
         )
     return level
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(text: str) -> str:
+    form = text.strip().lower()
+    if form not in LOG_FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown log format {text!r} (use text or json)")
+    return form
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -395,8 +406,25 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "log_level",
         ("--log-level",),
-        "`debug`, `info`, `warning` or `error`",
+        "`debug`, `info`, `warning` or `error`, for wsstar's own lines (its dependencies log "
+        "warnings and errors only, unless --log-dependencies)",
         env="LOG_LEVEL",
         parse=_log_level,
+    ),
+    Option(
+        "log_dependencies",
+        ("--log-dependencies",),
+        "let dependencies (aiohttp, python-engineio, multiaddr) log at --log-level too, "
+        "for a bug report",
+        env="LOG_DEPENDENCIES",
+        shown="off",
+    ),
+    Option(
+        "log_format",
+        ("--log-format",),
+        "`text`, or `json`: one object per line with time, level, logger, message and, on "
+        "join, dial, departure and refusal lines, event, address, peer, client and reason",
+        env="LOG_FORMAT",
+        parse=_log_format,
     ),
 )

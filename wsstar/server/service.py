@@ -29,7 +29,7 @@ from wsstar.server.config import ServerConfig
 from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
-from wsstar.server.logtext import LogThrottle, printable
+from wsstar.server.logtext import LogThrottle, fields, printable
 from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import (
     Announce,
@@ -192,21 +192,30 @@ class RendezvousService:
         refused = self.admission.connect(remote)
         if refused is None:
             return True
-        if self._refusal_log.allow(remote):
-            log.info(
-                "connection from %s refused: %s limit reached", remote, refused.replace("_", " ")
-            )
+        self._connection_refused(remote, f"{refused.replace('_', ' ')} limit reached")
         return False
 
     def released(self, remote: str) -> None:
         self.admission.disconnect(remote)
 
+    def origin_refused(self, remote: str, origin: str) -> None:
+        self.admission.refused["origin"] += 1
+        self._connection_refused(remote, f"origin {printable(origin)} is not in --cors-origins")
+
+    def _connection_refused(self, remote: str, reason: str) -> None:
+        if self._refusal_log.allow(remote):
+            log.info(
+                "connection from %s refused: %s",
+                remote,
+                reason,
+                extra=fields("connection_refused", remote, reason=reason),
+            )
+
     def admit_tcp(self, remote: str) -> bool:
         """A new TCP connection, before any HTTP: within its address's cap?"""
         if self.admission.tcp_open(remote):
             return True
-        if self._refusal_log.allow(remote):
-            log.info("connection from %s refused: too many TCP connections", remote)
+        self._connection_refused(remote, "too many TCP connections")
         return False
 
     def headers_too_slow(self, remote: str, deadline: float) -> None:
@@ -238,8 +247,16 @@ class RendezvousService:
             self._open(client.owner)  # whoever it held as a full receiver
         self._recheck_held()
         if log.isEnabledFor(logging.INFO):
+            remote = client.session.remote if client is not None else "?"
+            why = reason or "disconnect"
             for address in owned:
-                log.info("left %s (%s)", printable(address), reason or "disconnect")
+                log.info(
+                    "left %s from %s (%s)",
+                    printable(address),
+                    remote,
+                    why,
+                    extra=fields("left", remote, address, why),
+                )
 
     # -- requests ---------------------------------------------------------------------
 
@@ -293,9 +310,14 @@ class RendezvousService:
         if not self.admission.allow_event(sid):
             # A flood of control events is answered (when it asks for an
             # answer) but not served, so it cannot crowd out other clients.
+            refusal = Refusal(Reason.EVENT_RATE_LIMITED)
             if ack_id is not None:
-                self._ack(client, ack_id, refusal_ack(Refusal(Reason.EVENT_RATE_LIMITED)))
+                self._ack(client, ack_id, refusal_ack(refusal))
             self._refused(client)
+            if event == events.JOIN:
+                self._log_join_refused(client, args, refusal)
+            elif event == events.DIAL:
+                self._log_dial_refused(client, args, refusal)
             return
         if event == events.JOIN:
             if ack_id is not None:  # the reference ignores joins that cannot be answered
@@ -306,8 +328,12 @@ class RendezvousService:
         elif event == events.LEAVE:
             request = parse_leave(args)
             if self.core.leave(sid, request) and request is not None:
+                remote = client.session.remote
                 log.info(
-                    "left %s from %s (ss-leave)", printable(request.address), client.session.remote
+                    "left %s from %s (ss-leave)",
+                    printable(request.address),
+                    remote,
+                    extra=fields("left", remote, request.address, "ss-leave"),
                 )
             if ack_id is not None:
                 self._ack(client, ack_id, ())
@@ -348,13 +374,44 @@ class RendezvousService:
             self._ack(client, ack_id, join_ack(reply))
         if isinstance(reply, Refusal):
             self._refused(client)
-            if self._refusal_log.allow(remote):
-                address = printable(args[0] if args else None)
-                log.info("join refused %s from %s: %s", address, remote, reply.text)
+            self._log_join_refused(client, args, reply)
             return
         client.refusals = 0
         if isinstance(reply, Joined) and log.isEnabledFor(logging.INFO):
-            log.info("joined %s from %s", printable(args[0]), remote)
+            log.info(
+                "joined %s from %s",
+                printable(args[0]),
+                remote,
+                extra=fields("joined", remote, args[0]),
+            )
+
+    # One wording for every refused request, "WHAT from CLIENT refused: REASON",
+    # as for refused connections, whichever check refused it.
+
+    def _log_join_refused(self, client: _Client, args: tuple[Any, ...], refusal: Refusal) -> None:
+        remote = client.session.remote
+        if self._refusal_log.allow(remote):
+            address = args[0] if args else None
+            log.info(
+                "join %s from %s refused: %s",
+                printable(address),
+                remote,
+                refusal.text,
+                extra=fields("join_refused", remote, address, refusal.text),
+            )
+
+    def _log_dial_refused(self, client: _Client, args: tuple[Any, ...], refusal: Refusal) -> None:
+        remote = client.session.remote
+        if self._refusal_log.allow(remote):
+            to_addr = args[1] if len(args) > 1 else None
+            log.info(
+                "dial %s -> %s from %s refused: %s",
+                printable(args[0] if args else None),
+                printable(to_addr),
+                remote,
+                refusal.text,
+                extra=fields("dial_refused", remote, to_addr, refusal.text),
+            )
 
     def _dial(self, client: _Client, sid: SocketId, args: tuple[Any, ...], ack_id: int) -> None:
         remote = client.session.remote
@@ -366,12 +423,7 @@ class RendezvousService:
         refusal, effects = self.core.dial(sid, request)
         if refusal is not None:
             self._refused(client)
-            if self._refusal_log.allow(remote):
-                from_addr = printable(args[0] if args else None)
-                to_addr = printable(args[1] if len(args) > 1 else None)
-                log.info(
-                    "dial %s -> %s from %s failed: %s", from_addr, to_addr, remote, refusal.text
-                )
+            self._log_dial_refused(client, args, refusal)
             self._ack(client, ack_id, refusal_ack(refusal))
             return
         assert isinstance(request, DialRequest)  # only a parsed request is ever served
@@ -384,6 +436,7 @@ class RendezvousService:
                 printable(request.to_addr),
                 remote,
                 printable(request.dial_id),
+                extra=fields("dial", remote, request.to_addr),
             )
         self.perform(effects)
 
@@ -409,8 +462,13 @@ class RendezvousService:
                     if record is not None and client is not None:
                         answer = dial_ack(reply)
                         if answer:
+                            remote = client.session.remote
                             log.info(
-                                "dial %s failed: %s", printable(dial.dial_id), printable(answer[0])
+                                "dial %s from %s failed: %s",
+                                printable(dial.dial_id),
+                                remote,
+                                printable(answer[0]),
+                                extra=fields("dial_failed", remote, reason=printable(answer[0])),
                             )
                         self._ack(client, record.ack_id, answer)
                 case _:

@@ -41,6 +41,8 @@ HOOKS: tuple[Hook, ...] = (
     Hook(engineio.AsyncServer, "_bad_request", ("self", "message")),
     Hook(engineio.AsyncServer, "_ok", ("self", "packets", "headers", "jsonp_index")),
     Hook(engineio.AsyncServer, "_service_task", ("self",)),
+    # The origin check, asked again (eio3.py) to report its refusals.
+    Hook(engineio.AsyncServer, "_cors_allowed_origins", ("self", "environ")),
     # python-engineio sessions: the websocket loops (session.py) and the v3
     # heartbeat and polling (eio3.py) override these.
     Hook(async_socket.AsyncSocket, "_websocket_handler", ("self", "ws")),

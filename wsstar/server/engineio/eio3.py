@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import engineio
@@ -164,9 +164,13 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         trust_proxy: bool = False,
         send_queue_bytes: int,
         send_queue_packets: int,
+        origin_refused: Callable[[str, str], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        #: Told of each request python-engineio refuses for its Origin
+        #: (client address, origin): its own report is one DEBUG line.
+        self._origin_refused = origin_refused
         self.send_queue_bytes = send_queue_bytes
         self.send_queue_packets = send_queue_packets
         #: Clients disconnected for not reading what was sent to them.
@@ -184,13 +188,28 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async = dict(self._async)
         self._async["websocket"] = WebSocket
         translate = real_remote_address(self._async["translate_request"], trust_proxy)
-        self._async["translate_request"] = self._mark_eio3(translate)
+        self._async["translate_request"] = self._report_bad_origin(self._mark_eio3(translate))
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` on its own, keeping it referenced until it ends."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _report_bad_origin(self, translate: Any) -> Any:
+        """The request translation, reporting each request whose origin
+        python-engineio will refuse right after it, by the same test."""
+
+        def translate_request(*args: Any, **kwargs: Any) -> Environ:
+            environ: Environ = translate(*args, **kwargs)
+            origin = environ.get("HTTP_ORIGIN")
+            if origin and self._origin_refused is not None and self.cors_allowed_origins != []:
+                allowed = self._cors_allowed_origins(environ)
+                if allowed is not None and origin not in allowed:
+                    self._origin_refused(str(environ.get("REMOTE_ADDR", "")), str(origin))
+            return environ
+
+        return translate_request
 
     @staticmethod
     def _mark_eio3(translate: Any) -> Any:

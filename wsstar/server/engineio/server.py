@@ -39,9 +39,12 @@ class _ClientErrorsAtDebug(logging.Filter):
     dead session id, a bad transport or origin) at ERROR, in their own
     words, once per kind and then per request.  The service says what
     matters in its own lines; theirs become DEBUG.  Their tracebacks of
-    real failures stay errors."""
+    real failures stay errors.  A refused origin is dropped: the service
+    logs and counts it (``origin_refused``), and twice would be noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None and "is not an accepted origin" in str(record.msg):
+            return False
         if record.exc_info is None and record.levelno >= logging.WARNING:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return record.levelno >= log.getEffectiveLevel()
@@ -119,6 +122,9 @@ class Handler(Protocol):
     def released(self, remote: str) -> None:
         """A session :meth:`admit` allowed has ended."""
 
+    def origin_refused(self, remote: str, origin: str) -> None:
+        """A request from ``remote`` is refused for its Origin header."""
+
     async def connected(self, sid: SocketId, session: Session) -> None:
         """A client connected to the default namespace."""
 
@@ -175,6 +181,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             # per-packet logging would dominate the CPU profile.
             logger=_library_logger("socketio"),
             engineio_logger=_library_logger("engineio"),
+            origin_refused=handler.origin_refused,
             **kwargs,
         )
         self._handler = handler

@@ -1,0 +1,62 @@
+"""deploy/'s dashboard and alert rules parse, and use only series the server
+exports (or that Prometheus itself makes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from wsstar.server.config import ServerConfig
+from wsstar.server.metrics import Metrics
+from wsstar.server.service import RendezvousService
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+#: Series Prometheus makes for every target it scrapes.
+SCRAPE_SERIES = {"up"}
+#: PromQL words that look like series names.
+PROMQL = {
+    "rate", "increase", "sum", "by", "max_over_time", "changes", "limit", "instance",
+}  # fmt: skip
+NAME = re.compile(r"\b[a-z_][a-z0-9_]*\b")
+
+
+def exported() -> set[str]:
+    """Series names in /metrics (the service needs a running loop, as in the
+    tests below)."""
+    text = Metrics(RendezvousService(ServerConfig())).render().decode()
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+
+
+def series_in(expr: str) -> set[str]:
+    without_ranges = re.sub(r"\[[^\]]*\]", "", expr)
+    without_labels = re.sub(r"\{[^}]*\}|\"[^\"]*\"", "", without_ranges)
+    return {n for n in NAME.findall(without_labels) if n not in PROMQL}
+
+
+async def test_alert_rules_parse_and_use_real_series() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    [group] = rules["groups"]
+    names = exported() | SCRAPE_SERIES
+    alerts = {rule["alert"]: rule for rule in group["rules"]}
+    assert {"WsstarNoPeers", "WsstarRelayStreamsCut", "WsstarRefusing", "WsstarRestarted"} <= set(
+        alerts
+    )
+    for rule in alerts.values():
+        assert rule["annotations"]["summary"]
+        used = series_in(rule["expr"])
+        assert used and used <= names, (rule["alert"], used - names)
+
+
+async def test_dashboard_parses_and_uses_real_series() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "wsstar.json").read_text())
+    names = exported()
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        used = series_in(expr)
+        assert used and used <= names, (expr, used - names)
+    used_all = set().union(*(series_in(e) for e in exprs))
+    assert "rendezvous_peers" in used_all and "wsstar_refused_total" in used_all
