@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,13 @@ class NodeAgent:
         self._err_reader = asyncio.get_running_loop().create_task(self._read_stderr())
 
     @classmethod
-    async def start(cls) -> NodeAgent:
+    async def start(cls, env: dict[str, str] | None = None) -> NodeAgent:
+        """A new agent process; ``env`` is added to this process's environment."""
         proc = await asyncio.create_subprocess_exec(
             "node",
             str(AGENT),
             cwd=str(HERE),
+            env={**os.environ, **(env or {})},
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
