@@ -40,3 +40,24 @@ npm_ci() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$digest" >"$stamp"
 }
+
+# redis_server: the redis-server binary the cluster tests run (each test
+# starts its own on a free loopback port and stops it). Installed from
+# Debian's package when missing and run as root; anyone else is told how.
+redis_server() {
+    command -v "${WSSTAR_REDIS_SERVER:-redis-server}" >/dev/null && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        echo "redis-server is missing; the cluster tests need it. Install it" \
+            "(sudo apt-get install redis-server), or point WSSTAR_REDIS_SERVER" \
+            "at a redis-server binary of your own." >&2
+        return 1
+    fi
+    echo "== installing Debian's redis-server for the cluster tests"
+    if ! {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+    } >.venv/apt.log 2>&1; then
+        cat .venv/apt.log >&2
+        return 1
+    fi
+}

@@ -75,6 +75,10 @@ class MemoryDirectory(PeerDirectory):
         self._forget(owner, address)
         return True
 
+    def owners(self) -> Collection[Owner]:
+        """Every owner of at least one address, on any node."""
+        return self._owned.keys()
+
     def owned_by(self, owner: Owner) -> Collection[str]:
         return frozenset(self._owned.get(owner, ()))
 

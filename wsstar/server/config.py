@@ -66,6 +66,11 @@ class ServerConfig:
     tls_pfx: str | None = None
     #: The passphrase of the PKCS#12 file or of an encrypted PEM key.
     tls_passphrase: str | None = None
+    #: Redis of the cluster this process is a node of (None: a single server).
+    redis_url: str | None = None
+    #: Seconds after which a node that stopped refreshing its liveness key is
+    #: dead to the others.
+    node_ttl: float = 10.0
     log_level: str = "info"
     log_format: str = "text"
     #: Dependencies' own lines at ``log_level`` too (they stay at WARNING otherwise).

@@ -63,23 +63,44 @@ async def _landing(request: web.Request) -> web.Response:
         challenge="on" if service.config.rules.crypto_challenge else "off",
         strict="on" if service.config.rules.strict_multiaddr else "off",
         metrics_link=' · <a href="/metrics">metrics</a>' if service.config.metrics else "",
+        cluster=_cluster_line(service),
     )
     return web.Response(text=body, content_type="text/html")
+
+
+def _cluster_line(service: RendezvousService) -> str:
+    """What the landing page says of the cluster this process is a node of."""
+    bus = service.bus
+    if bus is None:
+        return ""
+    return (
+        f"<p>Cluster node <code>{html.escape(bus.node)}</code>: peers of every node are "
+        f"listed above; Redis {'reachable' if bus.up else '<b>unreachable</b>'}.</p>"
+    )
 
 
 async def _health(request: web.Request) -> web.Response:
     service = request.app[SERVICE_KEY]
     core = service.core
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "instance": service.instance,
-            "uptime": round(time.time() - service.started, 1),
-            "peers": len(core.directory),
-            "connections": core.socket_count(),
+    body: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "instance": service.instance,
+        "uptime": round(time.time() - service.started, 1),
+        "peers": len(core.directory),
+        "local_peers": core.local_peer_count(),
+        "connections": core.socket_count(),
+    }
+    bus = service.bus
+    if bus is not None:
+        # Still 200 while Redis is down: this node serves its own peers, and
+        # a 503 from every node at once would make the balancer drop them all.
+        body["cluster"] = {
+            "node": bus.node,
+            "redis": "up" if bus.up else "down",
+            "nodes": bus.nodes,
         }
-    )
+    return web.json_response(body)
 
 
 def _cors(origins: tuple[str, ...]) -> Middleware:

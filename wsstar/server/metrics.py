@@ -133,6 +133,28 @@ class _StateCollector(Collector):
             core.pending_challenges(),
         )
         yield GaugeMetricFamily(
+            "wsstar_local_peers",
+            "addresses joined through this process (rendezvous_peers counts the whole swarm, "
+            "every node of a cluster included)",
+            core.local_peer_count(),
+        )
+        bus = service.bus
+        if bus is not None:
+            yield GaugeMetricFamily(
+                "wsstar_cluster_nodes", "live nodes of the cluster, this one included", bus.nodes
+            )
+            yield GaugeMetricFamily(
+                "wsstar_cluster_redis_up",
+                "1 while this node is subscribed and in step with Redis, 0 while it serves its "
+                "own peers only",
+                int(bus.up),
+            )
+            yield CounterMetricFamily(
+                "wsstar_cluster_bus_errors",
+                "Redis errors and unreadable messages on the cluster bus",
+                value=bus.errors,
+            )
+        yield GaugeMetricFamily(
             "wsstar_tasks",
             "asyncio tasks alive now: requests, connections and timers (a leak shows here first)",
             len(asyncio.all_tasks()),

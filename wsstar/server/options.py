@@ -114,6 +114,20 @@ def _log_format(text: str) -> str:
     return form
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(text: str) -> str:
+    url = text.strip()
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in REDIS_SCHEMES:
+        raise argparse.ArgumentTypeError(
+            f"not a Redis URL: {text!r} (use redis://HOST:PORT/DB, rediss:// for TLS, "
+            "or unix:///path)"
+        )
+    return url
+
+
 def _origins(text: str) -> tuple[str, ...]:
     origins = tuple(o.strip() for o in text.split(",") if o.strip())
     if not origins:
@@ -402,6 +416,22 @@ OPTIONS: tuple[Option, ...] = (
         env="WSSTAR_STATE_FILE",
         parse=str,
         metavar="FILE",
+    ),
+    Option(
+        "redis_url",
+        ("--redis-url",),
+        "make this process a node of the cluster whose directory is in this Redis "
+        "(redis://HOST:PORT/DB, rediss:// for TLS); without it the server stands alone",
+        env="REDIS_URL",
+        parse=_redis_url,
+        metavar="URL",
+    ),
+    Option(
+        "node_ttl",
+        ("--node-ttl",),
+        "seconds after which a cluster node that stopped refreshing its key in Redis (killed, "
+        "cut off) is dead to the others, and its peers vanish from their views",
+        parse=_positive_float,
     ),
     Option(
         "log_level",

@@ -16,12 +16,13 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from wsstar import errors
-from wsstar.directory import Owner, PeerDirectory, SocketId
+from wsstar.cluster.replica import Change, ClusterDirectory
+from wsstar.directory import NodeId, Owner, PeerDirectory, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.identity.allowlist import load_allowed_peers
 from wsstar.server.admission import Admission
@@ -46,6 +47,9 @@ from wsstar.wire import codec, events
 from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, unknown_event
 from wsstar.wire.replies import Joined, dial_ack, join_ack, refusal_ack
 from wsstar.wire.requests import DialRequest, parse_dial, parse_join, parse_leave
+
+if TYPE_CHECKING:
+    from wsstar.cluster.redis_bus import RedisBus
 
 log = logging.getLogger("wsstar")
 
@@ -78,8 +82,14 @@ class RendezvousService:
         #: Tells this process from any other answering on the same address.
         self.instance = secrets.token_hex(8)
         self.admission = Admission(config.limits, time.monotonic)
+        #: The cluster bus, when this process is a node of a cluster.
+        self.bus: RedisBus | None = None
+        if directory is None:
+            directory = (
+                ClusterDirectory(NodeId(self.instance)) if config.redis_url else MemoryDirectory()
+            )
         self.core = Rendezvous(
-            directory if directory is not None else MemoryDirectory(),
+            directory,
             config.rules,
             announce_interval=config.announce_interval,
             announce_budget=config.announce_budget,
@@ -116,12 +126,25 @@ class RendezvousService:
         self.fanout = AnnouncementFanout(self.core.directory, self._local_session, budget)
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
+        if config.redis_url and isinstance(directory, ClusterDirectory):
+            self.bus = _cluster_bus(config, directory, self._cluster_changed)
+
+    def _cluster_changed(self, change: Change) -> None:
+        """Other nodes' joins and departures, as this node's view took them in."""
+        effects: list[Effect] = []
+        for address in change.joined:
+            effects.extend(self.core.remote_joined(address))
+        for address in change.left:
+            self.core.remote_left(address)
+        self.perform(effects)
 
     # -- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._announce_loop())
+        if self.bus is not None:
+            self.bus.start()
 
     def reload_allowed_peers(self) -> None:
         """Re-read the allow list (SIGHUP).  Connected peers stay connected;
@@ -153,6 +176,8 @@ class RendezvousService:
         self._dials.close()
         await self.sio.close_all()
         await self.sio.shutdown()
+        if self.bus is not None:
+            await self.bus.stop()
 
     async def _announce_loop(self) -> None:
         """The one periodic task: announcement rounds, and now and then a sweep
@@ -613,3 +638,17 @@ class RendezvousService:
         if self._drained is not None and not self._dials:
             self._drained.set()
         return record
+
+
+def _cluster_bus(
+    config: ServerConfig, directory: ClusterDirectory, deliver: Callable[[Change], None]
+) -> RedisBus:
+    """The Redis bus; ``redis`` is imported only here, as only a cluster needs it."""
+    try:
+        from wsstar.cluster.redis_bus import RedisBus
+    except ImportError as exc:
+        raise errors.ConfigError(
+            f"--redis-url needs the redis package ({exc}): pip install 'wsstar[cluster]'"
+        ) from None
+    assert config.redis_url is not None
+    return RedisBus(config.redis_url, directory, deliver, config.node_ttl)

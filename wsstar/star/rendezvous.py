@@ -364,6 +364,24 @@ class Rendezvous:
         recent.reverse()
         return [*chosen, *recent]
 
+    # -- other nodes' changes ----------------------------------------------------
+
+    def remote_joined(self, address: str) -> list[Effect]:
+        """An address joined on another node, now in this node's directory:
+        it takes its place in the rounds and is announced to this node's
+        sockets (each node tells its own, so a join crosses to a node once)."""
+        now = self._clock()
+        self.schedule.add(address, now)
+        if address not in self._quoted:
+            self._quoted[address] = codec.quote(address)
+        self._recent_joins.append((now, address))
+        announcement = self._announcement(address, join=True)
+        return [announcement] if announcement is not None else []
+
+    def remote_left(self, address: str) -> None:
+        """An address another node held is gone from this node's directory."""
+        self._departed(address)
+
     def _departed(self, address: str) -> None:
         """``address`` is no longer joined anywhere on this node's watch."""
         self.schedule.remove(address)
@@ -451,13 +469,11 @@ class Rendezvous:
         if request.from_addr not in state.authorised:
             return self._dial_failed(Refusal(Reason.NOT_AUTHORIZED)), []
         target = self.directory.owner(request.to_addr)
-        # Only this node's sockets can be asked: there is no route to another
-        # node's yet, so its peers are not found from here.
-        listener = (
-            self._sockets.get(target.socket)
-            if target is not None and target.node == self.directory.node
-            else None
-        )
+        if target is not None and target.node != self.directory.node:
+            # Listed through the cluster, but there is no route to another
+            # node's sockets yet: say so rather than "not found".
+            return self._dial_failed(Refusal(Reason.PEER_ON_OTHER_NODE)), []
+        listener = self._sockets.get(target.socket) if target is not None else None
         if target is None or listener is None:
             return self._dial_failed(Refusal(Reason.PEER_NOT_FOUND)), []
         if len(state.dialing) >= self.settings.max_pending_dials_per_socket:
@@ -564,6 +580,11 @@ class Rendezvous:
 
     def socket_count(self) -> int:
         return len(self._sockets)
+
+    def local_peer_count(self) -> int:
+        """Addresses owned by this node's sockets (``len(directory)`` is the swarm)."""
+        directory = self.directory
+        return sum(len(directory.owned_by(s.owner)) for s in self._sockets.values())
 
     def pending_challenges(self) -> int:
         return sum(len(s.challenges) for s in self._sockets.values())
