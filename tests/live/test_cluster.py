@@ -5,14 +5,12 @@ when it stops or dies, and a Redis outage is served through and healed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.cluster import TTL, health, nodes, until_health
 from tests.support.eio3 import Eio3Client, join
 from tests.support.identity import Identity
 from tests.support.redis import RedisServer
@@ -22,43 +20,6 @@ from tests.support.wait import TIMEOUT
 #: The port every address names: behind one balanced URL all nodes are
 #: reached by the same one, so a peer's address is the same on every node.
 SHARED_PORT = 9090
-TTL = "2"
-
-
-@contextlib.asynccontextmanager
-async def nodes(redis: RedisServer, count: int, *flags: str) -> AsyncIterator[list[Subject]]:
-    async with contextlib.AsyncExitStack() as stack:
-        started = [
-            await stack.enter_async_context(
-                Subject.running("--redis-url", redis.url, "--node-ttl", TTL, *flags)
-            )
-            for _ in range(count)
-        ]
-        for node in started:
-            await until_health(node, lambda h: h["cluster"]["nodes"] == count)
-        yield started
-
-
-async def health(node: Subject) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(node.url + "/health", timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp,
-    ):
-        assert resp.status == 200
-        body: dict[str, Any] = await resp.json()
-        return body
-
-
-async def until_health(node: Subject, condition: Any, timeout: float = TIMEOUT) -> None:
-    """Poll ``/health`` until ``condition`` holds of it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        body = await health(node)
-        if condition(body):
-            return
-        assert loop.time() < deadline, body
-        await asyncio.sleep(0.05)
 
 
 async def joined_on(node: Subject, ident: Identity | None = None) -> tuple[Eio3Client, str]:
@@ -111,6 +72,7 @@ async def test_peers_on_two_nodes_find_each_other() -> None:
             await until_health(node, lambda h: h["peers"] == 0)
         async with redis.client() as client:
             assert await client.hlen("wsstar:peers") == 0
+            assert [k async for k in client.scan_iter("wsstar:owned:*")] == []
 
 
 @pytest.mark.parametrize(
