@@ -163,3 +163,36 @@ async def test_a_redis_outage_is_served_through_and_healed() -> None:
         for node in (one, two):
             await until_health(node, lambda h: h["peers"] == 0)
         assert not any("Traceback" in line for line in one.log + two.log)
+
+
+async def test_churn_across_nodes_leaves_no_table_behind() -> None:
+    """Joins, takeovers across nodes, leaves and disconnects; then every
+    table, on the nodes and in Redis, is empty."""
+    async with RedisServer.running() as redis, nodes(redis, 2) as (one, two):
+        idents = [Identity.generate() for _ in range(8)]
+        open_: list[Eio3Client] = []
+        for cycle in range(64):
+            node = (one, two)[cycle % 2]
+            ident = idents[cycle % len(idents)]  # the same peer on the other node next time
+            client, address = await joined_on(node, ident)
+            match cycle % 4:
+                case 0:
+                    assert await client.call("ss-leave", address) == []
+                    await client.close()
+                case 1:
+                    await client.close()
+                case _:
+                    open_.append(client)
+            if len(open_) > 6:
+                await open_.pop(0).close()
+        for client in open_:
+            await client.close()
+        for node in (one, two):
+            await until_health(
+                node, lambda h: (h["peers"], h["local_peers"], h["connections"]) == (0, 0, 0)
+            )
+        async with redis.client() as client:
+            assert await client.hlen("wsstar:peers") == 0
+            assert [k async for k in client.scan_iter("wsstar:owned:*")] == []
+            live = {(await health(node))["cluster"]["node"] for node in (one, two)}
+            assert set(await client.smembers("wsstar:nodes")) == live
