@@ -307,6 +307,10 @@ class Server:
     port: int = 0
     proc: asyncio.subprocess.Process | None = None
     cpu_at_start: float = 0.0
+    #: More wsstar flags (a cluster node's --redis-url).
+    more_args: list[str] = field(default_factory=list)
+    #: Tells apart the logs of several servers of one name.
+    tag: str = ""
 
     @property
     def pid(self) -> int:
@@ -338,10 +342,11 @@ class Server:
                 "--log-level",
                 "warning",
                 *self.extra_args(),
+                *self.more_args,
             ]
         else:
             raise ValueError(self.name)
-        self.proc = await _spawn(argv, env=env, log_path=LOGS / f"server-{self.name}.log")
+        self.proc = await _spawn(argv, env=env, log_path=LOGS / f"server-{self.name}{self.tag}.log")
         await self._wait_ready(timeout)
         self.cpu_at_start = cpu_seconds(self.pid)
 

@@ -543,16 +543,27 @@ def scale_cases(opts: Options) -> list[Case]:
 # --------------------------------------------------------------- formation
 
 
-async def formation_run(ctx: Ctx, server: Server, *, size: int) -> Metrics:
+async def formation_run(
+    ctx: Ctx,
+    server: Server,
+    *,
+    size: int,
+    others: tuple[Server, ...] = (),
+    formed_check: Callable[[], Awaitable[Metrics]] | None = None,
+) -> Metrics:
     """`size` peers join as fast as they can (the challenge on, Ed25519 ids);
     then every socket is dropped at once and each comes back at a random
-    moment within five seconds, as after a server restart."""
+    moment within five seconds, as after a server restart.  With ``others``
+    (nodes of one cluster), the load processes take turns among the nodes,
+    and CPU is the nodes' sum, memory the largest node's.  ``formed_check``
+    adds figures read once the swarm has formed, before the storm."""
+    nodes = (server, *others)
     procs = 2
     spread = 5.0
     deadline = 120.0 + size * 0.05
     configs = [
         base_config(
-            server,
+            nodes[p % len(nodes)],
             ctx.keys.ed_path,
             "formation",
             count=size // procs + (1 if p < size % procs else 0),
@@ -569,34 +580,42 @@ async def formation_run(ctx: Ctx, server: Server, *, size: int) -> Metrics:
     out: Metrics = {}
     async with Fleet(configs) as fleet:
         await fleet.all("ready", 60)
-        rss0 = server.memory_mib().get("VmRSS", math.nan)
-        s0 = server.cpu()
+        rss0 = max(n.memory_mib().get("VmRSS", math.nan) for n in nodes)
+
+        def cpu() -> float:
+            return sum(n.cpu() for n in nodes)
+
+        s0 = cpu()
         await fleet.broadcast({"cmd": "go"})
         formed = await fleet.all("formed", deadline)
         ctx.note_errors(formed)
         out["joined"] = sum(int(r["joined"]) for r in formed)
         out["formation s"] = _span(formed)
-        out["formation server CPU s"] = server.cpu() - s0
+        out["formation server CPU s"] = cpu() - s0
         out["ws-peer received per peer, formation"] = sum(int(r["received"]) for r in formed) / max(
             1, out["joined"]
         )
-        _check_alive(server)
-        s0 = server.cpu()
+        for node in nodes:
+            _check_alive(node)
+        if formed_check is not None:
+            out.update(await formed_check())
+        s0 = cpu()
         await fleet.broadcast({"cmd": "storm"})
         rejoined = await fleet.all("rejoined", deadline)
         ctx.note_errors(rejoined)
         out["rejoined after the storm"] = sum(int(r["joined"]) for r in rejoined)
         out["storm: drop to all rejoined s"] = _span(rejoined)
-        out["storm server CPU s"] = server.cpu() - s0
+        out["storm server CPU s"] = cpu() - s0
         reports = await _ask_all(fleet, {"cmd": "report"}, "report", 60)
         out["connected at end, % of peers"] = (
             100 * sum(int(r["connected"]) for r in reports) / max(1, size)
         )
-        mem = server.memory_mib()
+        mems = [n.memory_mib() for n in nodes]
         out["RSS before MiB"] = rss0
-        out["peak RSS MiB"] = mem.get("VmHWM", math.nan)
-        out["RSS at end MiB"] = mem.get("VmRSS", math.nan)
-    _check_alive(server)
+        out["peak RSS MiB"] = max(m.get("VmHWM", math.nan) for m in mems)
+        out["RSS at end MiB"] = max(m.get("VmRSS", math.nan) for m in mems)
+    for node in nodes:
+        _check_alive(node)
     return out
 
 

@@ -128,7 +128,7 @@ class RedisBus:
         self._wake = asyncio.Event()
         directory.notify = self._wake.set
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
@@ -139,7 +139,7 @@ class RedisBus:
         if self._task is not None:
             # The publisher finishes the pipeline it is in: redis-py does not
             # always come back from a command cancelled half-way.
-            self._stopping = True
+            self._stopping.set()
             self._wake.set()
             done, _ = await asyncio.wait({self._task}, timeout=STOP_WAIT)
             if not done:
@@ -170,7 +170,7 @@ class RedisBus:
 
     async def _run(self) -> None:
         delay = RECONNECT_FIRST
-        while not self._stopping:
+        while not self._stopping.is_set():
             started = time.monotonic()
             try:
                 await self._session()
@@ -186,7 +186,9 @@ class RedisBus:
                 self.up = False
             if time.monotonic() - started > RECONNECT_MOST:
                 delay = RECONNECT_FIRST
-            await asyncio.sleep(delay)
+            # Waiting to reconnect, unless the node is stopping.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, RECONNECT_MOST)
 
     async def _session(self) -> None:
@@ -255,7 +257,7 @@ class RedisBus:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._stopping:
+            if self._stopping.is_set():
                 return  # the stop removes all of this node's entries at once
             while outbox:
                 pipe = commands.pipeline(transaction=False)
