@@ -14,60 +14,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
 import urllib.request
-from collections.abc import AsyncIterator
 
 from harness import (
-    LOGS,
+    ROOT,
     Server,
-    _spawn,
     configure_wsstar,
     ensure_keys,
     ensure_npm,
-    free_port,
     key_ids,
     raise_nofile,
 )
 from run import ED_POOL, RSA_POOL, log
 from scenarios import Ctx, Keys, Metrics, Options, formation_run
 
+# The test suite's Redis runner: one way to start a real redis-server.
+sys.path.insert(0, str(ROOT))
+from tests.support.redis import RedisServer
+
 #: Seconds after forming within which every node must count the whole swarm.
 SEEN_WITHIN = 30.0
-
-
-@contextlib.asynccontextmanager
-async def redis_server() -> AsyncIterator[str]:
-    port = free_port()
-    proc = await _spawn(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        env={},
-        log_path=LOGS / "redis.log",
-    )
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            await asyncio.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        await proc.wait()
 
 
 def swarm_seen(server: Server) -> int:
@@ -76,7 +45,8 @@ def swarm_seen(server: Server) -> int:
 
 
 async def one_run(ctx: Ctx, size: int, nodes: int) -> Metrics:
-    async with redis_server() as url:
+    async with RedisServer.running() as redis:
+        url = redis.url
         servers = [
             Server("wsstar-budget", more_args=["--redis-url", url] if nodes > 1 else [], tag=str(i))
             for i in range(nodes)
