@@ -91,3 +91,12 @@ def test_chunk_heads_are_recognised_only_in_their_usual_form(text: str, stream: 
 def test_a_join_ack_from_quoted_peers_is_the_same_text(peers: list[str]) -> None:
     expected = codec.encode(codec.ACK, list(join_ack(Joined(peers))), 42)
     assert codec.joined_ack(42, [codec.quote(p) for p in peers]) == expected
+
+
+@pytest.mark.parametrize(
+    "address", ["", "/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", 'q"\\\n\x1f', "ü✓/"]
+)
+def test_an_announcement_from_a_quoted_address_is_the_same_text(address: str) -> None:
+    assert codec.peer_announcement(codec.quote(address)) == codec.encode(
+        codec.EVENT, ["ws-peer", address]
+    )

@@ -28,7 +28,7 @@ from wsstar.directory import Owner, PeerDirectory, SocketId
 from wsstar.server.engineio import Session, text_frame
 from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import Announce
-from wsstar.wire import codec, events
+from wsstar.wire import codec
 
 #: Seconds of gathering per joined socket before a batch goes out.
 DELAY_PER_SOCKET = 20e-6
@@ -57,10 +57,13 @@ class AnnouncementFanout:
         session_of: Callable[[SocketId], Session | None],
         budget: AnnouncementBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
+        quote: Callable[[str], str] = codec.quote,
     ) -> None:
         """``session_of`` finds the session of one of this node's sockets;
         without a ``budget`` every join is announced to everyone (the
-        reference's way)."""
+        reference's way); ``quote`` gives an address's JSON literal (the
+        rules keep them for joined addresses)."""
+        self._quote = quote
         self._directory = directory
         self._session_of = session_of
         self._budget = budget
@@ -118,7 +121,8 @@ class AnnouncementFanout:
         if not live:
             return
         join_count = sum(join for _, _, join in live)
-        texts = [_announcement_text(address) for address, _, _ in live]
+        quote = self._quote
+        texts = [codec.peer_announcement(quote(address)) for address, _, _ in live]
         frames = [text_frame("4" + text) for text in texts]
         tails: dict[int, bytes] = {}
         # Only this node's sockets are written to; a skipped owner elsewhere
@@ -154,7 +158,8 @@ class AnnouncementFanout:
         against its budget."""
         if self._budget is not None:
             self._budget.spend(sid, len(addresses), self._clock())
-        texts = [_announcement_text(address) for address in addresses]
+        quote = self._quote
+        texts = [codec.peer_announcement(quote(address)) for address in addresses]
         self._write(session, b"".join(text_frame("4" + text) for text in texts), texts)
 
     def forget(self, sid: SocketId) -> None:
@@ -176,9 +181,3 @@ class AnnouncementFanout:
             return
         if not session.write_frames(frames):
             session.send_texts(texts)
-
-
-def _announcement_text(address: str) -> str:
-    text = codec.encode(codec.EVENT, [events.PEER, address])
-    assert text is not None  # an address is a string
-    return text

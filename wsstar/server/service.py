@@ -123,7 +123,9 @@ class RendezvousService:
             if config.announce_budget is not None
             else None
         )
-        self.fanout = AnnouncementFanout(self.core.directory, self._local_session, budget)
+        self.fanout = AnnouncementFanout(
+            self.core.directory, self._local_session, budget, quote=self.core.quote
+        )
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
         if config.redis_url and isinstance(directory, ClusterDirectory):

@@ -394,6 +394,11 @@ class Rendezvous:
         quoted = self._quoted
         return [quoted.get(a) or codec.quote(a) for a in addresses]
 
+    def quote(self, address: str) -> str:
+        """One address's JSON string literal, for its announcements: each
+        address is announced again every round and in replays."""
+        return self._quoted.get(address) or codec.quote(address)
+
     def _join_failed(self, refusal: Refusal) -> tuple[JoinReply, list[Effect]]:
         self.stats.joins_failure += 1
         return refusal, []

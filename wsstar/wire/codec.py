@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from wsstar.wire.events import QUEUE
+from wsstar.wire.events import PEER, QUEUE
 
 EVENT = 2
 ACK = 3
@@ -86,6 +86,13 @@ def joined_ack(ack_id: int, quoted_peers: list[str]) -> str:
     of :func:`~wsstar.wire.replies.join_ack`, at a fraction of the cost when
     the list is long."""
     return f"{ACK}{ack_id}[null,null,[{','.join(quoted_peers)}]]"
+
+
+def peer_announcement(quoted_address: str) -> str:
+    """The text of ``ws-peer(address)`` from the address already quoted
+    (:func:`quote`): the same text :func:`encode` makes of it, without
+    encoding an address again each time it is announced."""
+    return f'{EVENT}["{PEER}",{quoted_address}]'
 
 
 def chunk_head(stream: str) -> str:
