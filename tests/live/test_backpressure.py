@@ -9,18 +9,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from tests.support.eio3 import TIMEOUT, Eio3Client, joined
+from tests.support.eio3 import CHUNK, TIMEOUT, Eio3Client, blast, chunk, joined, open_relay
 from tests.support.live import LiveServer, live_server
 from tests.support.v4 import V4Peer
 from tests.support.wait import eventually
 from wsstar.star.relay import BACKLOG_OVERFLOW
 
-CHUNK = 64 * 1024
 HIGH = 256 * 1024
-
-
-def chunk(i: int) -> bytes:
-    return bytes([i % 251]) * CHUNK
 
 
 @contextlib.asynccontextmanager
@@ -35,15 +30,6 @@ async def relayed_pair(
     finally:
         await a.close()
         await b.close()
-
-
-async def open_relay(a: Eio3Client, addr_a: str, b: Eio3Client, addr_b: str, dial_id: str) -> None:
-    b.collect_chunks = True
-    dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, dial_id))
-    await b.next_event("ss-incomming")
-    await b.accept_dial(dial_id)
-    assert await asyncio.wait_for(dial, TIMEOUT) == []
-    await a.emit(f"socket.io-pull-stream.accept.{dial_id}.listener")
 
 
 def backlog_of(srv: LiveServer, client: Eio3Client) -> int:
@@ -93,11 +79,8 @@ async def test_a_stalled_reader_is_cut_after_the_stall_timeout_and_the_sender_go
             await open_relay(a, addr_a, c, addr_c, "T")
             b.reading.clear()  # b stops reading altogether, but keeps pinging
 
-            async def blast() -> None:
-                for i in range(512):  # 32 MiB offered, far more than any buffer
-                    await a.emit("socket.io-pull-stream.queue.S.dialer", chunk(i))
-
-            blaster = asyncio.ensure_future(blast())
+            # 32 MiB offered, far more than any buffer.
+            blaster = asyncio.ensure_future(blast(a, "S.dialer", 512))
             event = await a.next_event("socket.io-pull-stream.error.S.listener", timeout=20)
             assert event == ("socket.io-pull-stream.error.S.listener", [BACKLOG_OVERFLOW])
             assert srv.service.core.streams.overflows == 1
@@ -123,15 +106,7 @@ async def test_a_paused_v2_sender_outlives_its_heartbeat_timeout() -> None:
         relayed_pair(srv) as (a, b),
     ):
         b.reading.clear()
-        sent = 0
-
-        async def blast() -> None:
-            nonlocal sent
-            for i in range(256):
-                await a.emit("socket.io-pull-stream.queue.S.dialer", chunk(i))
-                sent += 1
-
-        blaster = asyncio.ensure_future(blast())
+        blaster = asyncio.ensure_future(blast(a, "S.dialer", 256))
         await eventually(lambda: len(srv.service.flow) == 1, what="the sender to be held")
         pongs = a.frames.count("3")
         await asyncio.sleep(2.0)  # over three heartbeat timeouts
@@ -164,11 +139,11 @@ async def test_a_paused_v4_sender_outlives_its_heartbeat_timeout() -> None:
             assert await asyncio.wait_for(dial, TIMEOUT) is None  # an empty ack
             b.reading.clear()
 
-            async def blast() -> None:
+            async def blast_v4() -> None:
                 for i in range(256):  # more than the kernel buffers between them
                     await a.sio.emit("socket.io-pull-stream.queue.V.dialer", chunk(i))
 
-            blaster = asyncio.ensure_future(blast())
+            blaster = asyncio.ensure_future(blast_v4())
             await eventually(lambda: len(srv.service.flow) == 1, what="the sender to be held")
             await asyncio.sleep(2.0)  # over three heartbeat timeouts
             assert a.sio.connected and len(srv.service.flow) == 1

@@ -35,6 +35,38 @@ async def announced(client: Eio3Client, address: str) -> None:
         pass
 
 
+async def relayed_across_nodes(
+    dialer: Eio3Client, dialer_addr: str, listener: Eio3Client, listener_addr: str
+) -> None:
+    """A dial and its relay between sockets of two nodes, with exactly what
+    one node shows: held early chunk first, empty chunks, ends both ways."""
+    dial = asyncio.ensure_future(dialer.call("ss-dial", dialer_addr, listener_addr, "X"))
+    assert await dialer.next_event() == ("socket.io-pull-stream.accept.X.dialer", [])
+    await dialer.emit("socket.io-pull-stream.queue.X.dialer", b"early")
+    _, args = await listener.next_event("ss-incomming")
+    assert args == ["X", dialer_addr]
+    await listener.accept_dial("X")
+    assert await listener.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b"early"])
+    assert await listener.next_event() == ("socket.io-pull-stream.accept.X.listener", [])
+    assert await asyncio.wait_for(dial, TIMEOUT) == []
+    await dialer.emit("socket.io-pull-stream.accept.X.listener")
+    await dialer.emit("socket.io-pull-stream.queue.X.dialer", b"hello")
+    await dialer.emit("socket.io-pull-stream.queue.X.dialer", b"")
+    await listener.emit("socket.io-pull-stream.queue.X.listener", b"back")
+    await dialer.emit("socket.io-pull-stream.error.X.dialer", True)
+    await listener.emit("socket.io-pull-stream.error.X.listener", "listener failed")
+    assert await listener.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b"hello"])
+    assert await listener.next_event() == ("socket.io-pull-stream.queue.X.dialer", [b""])
+    assert await listener.next_event() == ("socket.io-pull-stream.error.X.dialer", [True])
+    assert await dialer.next_event() == ("socket.io-pull-stream.queue.X.listener", [b"back"])
+    assert await dialer.next_event() == (
+        "socket.io-pull-stream.error.X.listener",
+        ["listener failed"],
+    )
+    # Nobody joined this one, on any node.
+    assert await dialer.call("ss-dial", dialer_addr, listener_addr + "x", "Y") == ["Peer not found"]
+
+
 async def test_peers_on_two_nodes_find_each_other() -> None:
     async with RedisServer.running() as redis, nodes(redis, 2) as (one, two):
         a, a_addr = await joined_on(one)
@@ -46,11 +78,7 @@ async def test_peers_on_two_nodes_find_each_other() -> None:
         assert reply == [None, None, [a_addr]]
         # ... and node one announces the newcomer of node two.
         await asyncio.wait_for(announced(a, ident.address(SHARED_PORT)), TIMEOUT)
-        # Dials across nodes are not relayed yet, and say so at once.
-        refused = await b.call("ss-dial", ident.address(SHARED_PORT), a_addr, "d1")
-        assert refused == [
-            "Peer is on another node: dials across cluster nodes are not relayed yet"
-        ]
+        await relayed_across_nodes(b, ident.address(SHARED_PORT), a, a_addr)
         for node in (one, two):
             body = await health(node)
             assert body["peers"] == 2

@@ -250,3 +250,29 @@ async def joined(port: int, local: str | None = None) -> tuple[Eio3Client, str]:
     ident = Identity.generate()
     assert (await join(client, ident, port))[:2] == [None, None]
     return client, ident.address(port)
+
+
+#: The relayed chunk size the flow-control tests send.
+CHUNK = 64 * 1024
+
+
+def chunk(i: int) -> bytes:
+    """The ``i``-th test chunk, told apart from its neighbours by its bytes."""
+    return bytes([i % 251]) * CHUNK
+
+
+async def open_relay(a: Eio3Client, addr_a: str, b: Eio3Client, addr_b: str, dial_id: str) -> None:
+    """``a`` dials ``b`` and the relay ``dial_id`` opens both ways, as the
+    real client does it; both collect the chunks they receive."""
+    a.collect_chunks = b.collect_chunks = True
+    dial = asyncio.ensure_future(a.call("ss-dial", addr_a, addr_b, dial_id))
+    await b.next_event("ss-incomming")
+    await b.accept_dial(dial_id)
+    assert await asyncio.wait_for(dial, TIMEOUT) == []
+    await a.emit(f"socket.io-pull-stream.accept.{dial_id}.listener")
+
+
+async def blast(client: Eio3Client, stream: str, count: int) -> None:
+    """Send ``count`` test chunks on ``stream`` as fast as the socket takes them."""
+    for i in range(count):
+        await client.emit(f"socket.io-pull-stream.queue.{stream}", chunk(i))

@@ -46,7 +46,8 @@ def test_version_comes_from_the_package_metadata() -> None:
 def test_the_protocol_layers_need_no_socket_library() -> None:
     code = (
         "import sys, wsstar.wire.codec, wsstar.wire.requests, wsstar.wire.replies, "
-        "wsstar.wire.eio3, wsstar.star.rendezvous, wsstar.directory.memory\n"
+        "wsstar.wire.eio3, wsstar.star.rendezvous, wsstar.star.routes, wsstar.directory.memory, "
+        "wsstar.cluster.frames, wsstar.cluster.replica\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(loaded & {'socketio', 'engineio', 'aiohttp'}))"
     )

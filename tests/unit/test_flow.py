@@ -5,7 +5,7 @@ from __future__ import annotations
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.star.flow import GLOBAL, FlowControl, Held
 
-A, B = SocketId("a"), SocketId("b")
+A, B = Owner(LOCAL_NODE, SocketId("a")), Owner(LOCAL_NODE, SocketId("b"))
 SINK = Owner(LOCAL_NODE, SocketId("sink"))
 OTHER = Owner(LOCAL_NODE, SocketId("other"))
 

@@ -110,8 +110,9 @@ def test_streams_nobody_accepts_expire_and_the_sender_learns_it() -> None:
 def test_feeding_lists_the_streams_still_flowing_into_a_sink() -> None:
     t = StreamTable()
     t.open(A, B, "d.dialer", 0.0)
-    t.open("c", B, "f.dialer", 0.0)
-    t.end("c", "f.dialer", True)
+    c = Owner(LOCAL_NODE, SocketId("c"))
+    t.open(c, B, "f.dialer", 0.0)
+    t.end(c, "f.dialer", True)
     assert t.feeding(B) == [(A, "d.dialer")]
     assert t.receiving(B, "f.dialer") and not t.receiving(A, "f.dialer")
     assert t.sending(A) == 1

@@ -4,7 +4,9 @@ Redis holds, under one key prefix:
 
 * ``peers``: a hash, address → ``[node, socket, seq]``, the shared directory;
 * ``owned:<node>``: the addresses each node owns, to clean up after it;
-* ``node:<node>``: a key with a TTL each live node keeps refreshing;
+* ``node:<node>``: a key with a TTL each live node keeps refreshing, holding
+  where its relay link listens and the token it expects
+  (:mod:`~wsstar.cluster.links`);
 * ``nodes``: the set of node ids, to find those whose key lapsed;
 * ``seq``: the counter that orders claims.
 
@@ -31,6 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from wsstar.cluster.links import LinkAddress
 from wsstar.cluster.messages import BadMessage, Claimed, Message, decode, decode_entry
 from wsstar.cluster.replica import Change, ClusterDirectory
 from wsstar.directory import NodeId
@@ -129,6 +132,9 @@ class RedisBus:
         directory.notify = self._wake.set
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._started = time.time()
+        #: This node's relay link, published in its liveness key.
+        self.link: LinkAddress | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -271,8 +277,29 @@ class RedisBus:
                         await release(keys=[self._peers], args=args, client=pipe)
                 await pipe.execute()
 
+    async def link_of(self, node: NodeId) -> LinkAddress | None:
+        """Where ``node``'s relay link listens, from its liveness key."""
+        client = self._client(socket_timeout=2)
+        try:
+            info = await client.get(self._prefix + "node:" + node)
+        except RedisError as exc:
+            raise ConnectionError(f"Redis: {exc}") from None
+        finally:
+            await client.aclose()
+        try:
+            link = json.loads(info)["link"] if info is not None else None
+            return LinkAddress(str(link[0]), int(link[1]), str(link[2])) if link else None
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None
+
     async def _beat(self, commands: aioredis.Redis) -> None:
-        info = json.dumps({"started": time.time()})
+        link = self.link
+        info = json.dumps(
+            {
+                "started": self._started,
+                "link": [link.host, link.port, link.token] if link is not None else None,
+            }
+        )
         pipe = commands.pipeline(transaction=False)
         pipe.set(self._prefix + "node:" + self.node, info, px=int(self._ttl * 1000))
         pipe.sadd(self._nodes, self.node)

@@ -71,6 +71,13 @@ class ServerConfig:
     #: Seconds after which a node that stopped refreshing its liveness key is
     #: dead to the others.
     node_ttl: float = 10.0
+    #: Where this node takes other nodes' links, for dials and relays between
+    #: them: the address (None: ``host``) and the port (0: any free one).
+    link_host: str | None = None
+    link_port: int = 0
+    #: The host other nodes reach the link at (None: ``link_host``, or this
+    #: machine's name when that is a wildcard address).
+    link_advertise: str | None = None
     log_level: str = "info"
     log_format: str = "text"
     #: Dependencies' own lines at ``log_level`` too (they stay at WARNING otherwise).

@@ -41,14 +41,21 @@ class DialBook:
     def add(self, key: DialKey, ack_id: int) -> None:
         self._records[key] = DialRecord(ack_id)
 
-    def asked(self, key: DialKey, listener: Owner, ack_id: int, timer: asyncio.TimerHandle) -> None:
-        """``ss-incomming`` went to ``listener`` with ``ack_id``."""
+    def asked(
+        self, key: DialKey, listener: Owner, ack_id: int | None, timer: asyncio.TimerHandle
+    ) -> None:
+        """``ss-incomming`` went to ``listener`` with ``ack_id`` (None: it
+        went through the listener's node, which keeps the ack id)."""
         record = self._records.get(key)
         if record is None:
             timer.cancel()
             return
         record.listener, record.incoming_ack_id, record.timer = listener, ack_id, timer
-        self._by_incoming[(listener.socket, ack_id)] = key
+        if ack_id is not None:
+            self._by_incoming[(listener.socket, ack_id)] = key
+
+    def get(self, key: DialKey) -> DialRecord | None:
+        return self._records.get(key)
 
     def answered(self, listener: SocketId, ack_id: int) -> DialKey | None:
         """The dial a listener's ack answers, if it is still waiting."""

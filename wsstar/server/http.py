@@ -145,7 +145,7 @@ def create_app(service: RendezvousService) -> web.Application:
         app.router.add_get("/metrics", _metrics)
 
     async def _start(app: web.Application) -> None:
-        service.start()
+        await service.start()
         if service.config.allow_peers_file and hasattr(signal, "SIGHUP"):
             asyncio.get_running_loop().add_signal_handler(
                 signal.SIGHUP, service.reload_allowed_peers

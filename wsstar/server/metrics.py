@@ -154,6 +154,35 @@ class _StateCollector(Collector):
                 "Redis errors and unreadable messages on the cluster bus",
                 value=bus.errors,
             )
+        crossing = service.crossing
+        if crossing is not None:
+            dials = CounterMetricFamily(
+                "wsstar_cluster_dials",
+                "dials between sockets of this node and another's: out, dialed from here; in, "
+                "asked of a socket here",
+                labels=["direction"],
+            )
+            dials.add_metric(["out"], crossing.dials_out)
+            dials.add_metric(["in"], crossing.dials_in)
+            yield dials
+            relayed = CounterMetricFamily(
+                "wsstar_cluster_relayed_bytes",
+                "relayed bytes sent to and received from other nodes over their links",
+                labels=["direction"],
+            )
+            relayed.add_metric(["out"], crossing.links.bytes_out)
+            relayed.add_metric(["in"], crossing.links.bytes_in)
+            yield relayed
+            yield GaugeMetricFamily(
+                "wsstar_cluster_link_queued_bytes",
+                "bytes waiting to go out on the links to other nodes",
+                crossing.links.queued(),
+            )
+            yield GaugeMetricFamily(
+                "wsstar_cluster_relay_routes",
+                "streams and dials of this node's sockets that another node keeps",
+                len(core.routes),
+            )
         yield GaugeMetricFamily(
             "wsstar_tasks",
             "asyncio tasks alive now: requests, connections and timers (a leak shows here first)",

@@ -434,6 +434,29 @@ OPTIONS: tuple[Option, ...] = (
         parse=_positive_float,
     ),
     Option(
+        "link_host",
+        ("--link-host",),
+        "address this cluster node takes other nodes' relay links on",
+        shown="--host",
+        parse=str,
+        metavar="HOST",
+    ),
+    Option(
+        "link_port",
+        ("--link-port",),
+        "port of the relay link between cluster nodes (0: any free port, published in Redis)",
+        parse=_port,
+    ),
+    Option(
+        "link_advertise",
+        ("--link-advertise",),
+        "host other cluster nodes reach this node's relay link at (this machine's name when "
+        "--link-host is a wildcard address)",
+        shown="--link-host",
+        parse=str,
+        metavar="HOST",
+    ),
+    Option(
         "log_level",
         ("--log-level",),
         "`debug`, `info`, `warning` or `error`, for wsstar's own lines (its dependencies log "

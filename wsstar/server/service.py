@@ -5,7 +5,8 @@ Socket.IO server.  It sees connections only as :class:`~wsstar.server.engineio.S
 objects and plain values; all of python-socketio lives behind
 :class:`~wsstar.server.engineio.SocketServer`.  Requests are parsed by
 :mod:`wsstar.wire.requests`, answered by the rules, and their effects are
-routed to their owners (this node's sockets are the only route today).
+routed to their owners: this node's sockets, or through
+:mod:`~wsstar.server.crossing` another node's.
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ import contextlib
 import itertools
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, assert_never
 
 from wsstar import errors
+from wsstar.cluster.links import LinkAddress, NodeLinks
 from wsstar.cluster.replica import Change, ClusterDirectory
 from wsstar.directory import NodeId, Owner, PeerDirectory, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.identity.allowlist import load_allowed_peers
 from wsstar.server.admission import Admission
 from wsstar.server.config import ServerConfig
+from wsstar.server.crossing import Crossing
 from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
@@ -41,7 +45,7 @@ from wsstar.star.effects import (
     Emit,
     Replay,
 )
-from wsstar.star.flow import GLOBAL, FlowControl, Gate, Held
+from wsstar.star.flow import GLOBAL, FlowControl, Gate, Held, Link
 from wsstar.star.rendezvous import Rendezvous
 from wsstar.wire import codec, events
 from wsstar.wire.reasons import EVENT_NAME_MISSING, Reason, Refusal, unknown_event
@@ -115,6 +119,8 @@ class RendezvousService:
         self._clients: dict[SocketId, _Client] = {}
         self._dials = DialBook()
         self.flow = FlowControl(config.relay_stall_timeout)
+        #: Local receivers being watched until they drain (see watch_sink).
+        self._watched: set[Owner] = set()
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL, time.monotonic)
         self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
@@ -124,12 +130,15 @@ class RendezvousService:
             else None
         )
         self.fanout = AnnouncementFanout(
-            self.core.directory, self._local_session, budget, quote=self.core.quote
+            self.core.directory, self.local_session, budget, quote=self.core.quote
         )
         #: Set when stopping and the last dial in flight has been answered.
         self._drained: asyncio.Event | None = None
+        #: Relays with other nodes' sockets, in a cluster.
+        self.crossing: Crossing | None = None
         if config.redis_url and isinstance(directory, ClusterDirectory):
-            self.bus = _cluster_bus(config, directory, self._cluster_changed)
+            bus = self.bus = _cluster_bus(config, directory, self._cluster_changed)
+            self.crossing = Crossing(self, NodeLinks(self.node, self, bus.link_of))
 
     def _cluster_changed(self, change: Change) -> None:
         """Other nodes' joins and departures, as this node's view took them in."""
@@ -140,12 +149,30 @@ class RendezvousService:
             self.core.remote_left(address)
         self.perform(effects)
 
+    # Node links report here (the LinkHandler protocol); the crossing does the work.
+
+    def link_message(self, node: NodeId, header: list[object], payload: bytes) -> None:
+        assert self.crossing is not None
+        self.crossing.link_message(node, header, payload)
+
+    def link_lost(self, node: NodeId) -> None:
+        assert self.crossing is not None
+        self.crossing.link_lost(node)
+
+    def link_ready(self, node: NodeId) -> None:
+        assert self.crossing is not None
+        self.crossing.link_ready(node)
+
     # -- lifecycle ----------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._announce_loop())
-        if self.bus is not None:
+        if self.bus is not None and self.crossing is not None:
+            host, advertised = _link_hosts(self.config)
+            port = await self.crossing.links.listen(host, self.config.link_port)
+            self.bus.link = LinkAddress(advertised, port, self.crossing.links.token)
+            log.info("cluster node %s: relay link on %s:%d", self.node, advertised, port)
             self.bus.start()
 
     def reload_allowed_peers(self) -> None:
@@ -180,6 +207,8 @@ class RendezvousService:
         await self.sio.shutdown()
         if self.bus is not None:
             await self.bus.stop()
+        if self.crossing is not None:
+            await self.crossing.links.close()
 
     async def _announce_loop(self) -> None:
         """The one periodic task: announcement rounds, and now and then a sweep
@@ -267,11 +296,13 @@ class RendezvousService:
             for key in self._dials.dialed_by(client.owner):
                 self._forget_dial(key)
         self.perform(effects)
-        self.flow.forget(sid)
+        if self.crossing is not None:
+            self.crossing.socket_gone(sid)
         self.fanout.forget(sid)
         self._clients.pop(sid, None)
         if client is not None:
-            self._open(client.owner)  # whoever it held as a full receiver
+            self.flow.forget(client.owner)
+            self.open_gate(client.owner)  # whoever it held as a full receiver
         self._recheck_held()
         if log.isEnabledFor(logging.INFO):
             remote = client.session.remote if client is not None else "?"
@@ -294,21 +325,60 @@ class RendezvousService:
         client = self._clients.get(sid)
         if client is None:
             return
-        sink = self.core.streams.open_sink(client.owner, stream)
+        source = client.owner
+        sink = self.core.streams.open_sink(source, stream)
         if sink is None:
+            crossing = self.crossing
+            if crossing is not None and (node := crossing.chunk_out(sid, stream, data)):
+                self._bound_link(source, node)
+                return
             self.perform(self.core.stream_event(sid, events.QUEUE + stream, (data,)))
-            self._bound_held(client)
+            self._bound_held(source)
+            return
+        if sink.node != self.node:
+            assert self.crossing is not None
+            self.crossing.send(sink.node, ["c", sink.socket, stream], data)
+            if self.flow.holds(sink):
+                self.hold(source, sink, self.crossing.progress.get(sink, 0))
+            self._bound_link(source, sink.node)
+            return
+        session = self.local_session(sink.socket)
+        if session is not None:
+            session.send_binary(head, data)
+            self._bound_sink(source, sink, session)
+
+    def remote_chunk(self, source: Owner, stream: str, data: bytes) -> None:
+        """A chunk from another node's socket, for a stream kept here: the
+        sink is one of this node's sockets (the dialer), or it is held."""
+        sink = self.core.streams.open_sink(source, stream)
+        if sink is None:
+            self.perform(self.core.remote_stream_event(source, events.QUEUE + stream, (data,)))
+            self._bound_held(source)
             return
         session = self._session_of(sink)
         if session is not None:
-            session.send_binary(head, data)
-            self._bound_sink(client, sink, session)
+            session.send_binary(codec.chunk_head(stream), data)
+            self._bound_sink(source, sink, session)
+
+    def remote_stream_event(self, source: Owner, event: str, args: tuple[object, ...]) -> None:
+        """Another node's socket's accept or end of a stream kept here."""
+        self.perform(self.core.remote_stream_event(source, event, args))
+        self._recheck_held()
+
+    def remote_gone(self, owner: Owner) -> None:
+        """Another node's socket with relays kept here disconnected."""
+        self.perform(self.core.remote_gone(owner))
+        self.flow.forget(owner)
+        self.open_gate(owner)
+        self._recheck_held()
 
     async def ack(self, sid: SocketId, ack_id: int, args: tuple[Any, ...]) -> None:
         """A listener answered ``ss-incomming``."""
         key = self._dials.answered(sid, ack_id)
         if key is not None:
             self.perform(self.core.dial_answered(key, args[0] if args else None))
+        elif self.crossing is not None:
+            self.crossing.answered(sid, ack_id, args)
 
     async def event(
         self, sid: SocketId, event: str | None, args: tuple[Any, ...], ack_id: int | None
@@ -500,20 +570,32 @@ class RendezvousService:
                         self._ack(client, record.ack_id, answer)
                 case _:
                     assert_never(effect)
+        departed = self.core.streams.departed
+        if departed and self.crossing is not None:
+            self.crossing.departed(departed)
+            departed.clear()
 
     def _session_of(self, owner: Owner) -> Session | None:
         """The session effects for ``owner`` are written to, if it is a live
-        socket of this node (the only route there is yet)."""
-        return self._local_session(owner.socket) if owner.node == self.node else None
+        socket of this node."""
+        return self.local_session(owner.socket) if owner.node == self.node else None
 
-    def _local_session(self, sid: SocketId) -> Session | None:
+    def local_session(self, sid: SocketId) -> Session | None:
         client = self._clients.get(sid)
         return client.session if client is not None else None
 
-    def _emit(
-        self, to: Owner, event: str, args: tuple[object, ...], ack_id: int | None = None
+    def _emit(self, to: Owner, event: str, args: tuple[object, ...]) -> None:
+        if to.node != self.node:
+            if self.crossing is not None:
+                self.crossing.emit(to, event, args)
+            return
+        self.emit_local(to.socket, event, args)
+
+    def emit_local(
+        self, sid: SocketId, event: str, args: tuple[object, ...], ack_id: int | None = None
     ) -> None:
-        session = self._session_of(to)
+        """Write an event to one of this node's sockets."""
+        session = self.local_session(sid)
         if session is None:
             return
         text = codec.encode(codec.EVENT, [event, *args], ack_id)
@@ -536,6 +618,8 @@ class RendezvousService:
         self, client: _Client, sid: SocketId, event: str, args: tuple[Any, ...]
     ) -> None:
         """A pull-stream event that did not take the chunk fast path."""
+        if self.crossing is not None and self.crossing.stream_event_out(sid, event, args):
+            return
         sink = (
             self.core.streams.open_sink(client.owner, event[len(events.QUEUE) :])
             if event.startswith(events.QUEUE)
@@ -545,14 +629,14 @@ class RendezvousService:
         if sink is not None:
             session = self._session_of(sink)
             if session is not None:
-                self._bound_sink(client, sink, session)
+                self._bound_sink(client.owner, sink, session)
         elif event.startswith(events.QUEUE):
-            self._bound_held(client)
+            self._bound_held(client.owner)
         else:
             # An accept sends held chunks on; an end may drop them.
             self._recheck_held()
 
-    def _bound_sink(self, source: _Client, sink: Owner, session: Session) -> None:
+    def _bound_sink(self, source: Owner, sink: Owner, session: Session) -> None:
         """After relaying to ``sink``: hold the source while the sink is full,
         or while the server as a whole holds too much."""
         config = self.config
@@ -560,48 +644,82 @@ class RendezvousService:
             session.backlog() > config.relay_buffer_limit
             or session.queued_packets() > config.relay_packet_limit
         ):
-            if not self.flow.holds(sink):
-                session.on_drained(
-                    config.relay_buffer_limit // 2,
-                    config.relay_packet_limit // 2,
-                    lambda: self._open(sink),
-                )
-            self._hold(source, sink, session.sent_bytes)
+            self.watch_sink(sink, session)
+            self.hold(source, sink, session.sent_bytes)
         if self.sio.queued_bytes + self.core.streams.held_total() > config.relay_memory_limit:
-            self._hold(source, GLOBAL)
+            self.hold(source, GLOBAL)
 
-    def _bound_held(self, source: _Client) -> None:
+    def watch_sink(self, sink: Owner, session: Session) -> None:
+        """A local receiver is full: when it drains, its senders here and on
+        other nodes are read again.  One watch per episode of fullness."""
+        if sink in self._watched:
+            return
+        self._watched.add(sink)
+        config = self.config
+
+        def drained() -> None:
+            self._watched.discard(sink)
+            self.open_gate(sink)
+            if self.crossing is not None:
+                self.crossing.sink_drained(sink.socket)
+
+        session.on_drained(config.relay_buffer_limit // 2, config.relay_packet_limit // 2, drained)
+
+    def _bound_held(self, source: Owner) -> None:
         """After holding a chunk for a receiver that has not accepted: hold the
         source once it has too much waiting that way."""
-        if self.core.streams.held_bytes(source.owner) > self.config.relay_buffer_limit:
-            self._hold(source, Held(source.owner.socket))
+        if self.core.streams.held_bytes(source) > self.config.relay_buffer_limit:
+            self.hold(source, Held(source))
 
-    def _hold(self, source: _Client, gate: Gate, progress: int = 0) -> None:
-        if self.flow.hold(source.owner.socket, gate, time.monotonic(), progress):
-            source.session.pause()
+    def _bound_link(self, source: Owner, node: NodeId) -> None:
+        """After writing a chunk to another node: hold the source while that
+        node's link is backed up."""
+        if self.crossing is not None and self.crossing.links.full(node):
+            self.hold(source, Link(node))
 
-    def _open(self, gate: Gate) -> None:
-        for sid in self.flow.open(gate):
-            client = self._clients.get(sid)
-            if client is not None:
-                client.session.resume()
+    def hold(self, source: Owner, gate: Gate, progress: int = 0) -> None:
+        """Stop reading from ``source`` until ``gate`` (and any other holding
+        it) opens; another node's socket is paused by its node."""
+        if not self.flow.hold(source, gate, time.monotonic(), progress):
+            return
+        if source.node == self.node:
+            session = self.local_session(source.socket)
+            if session is not None:
+                session.pause()
+        elif self.crossing is not None:
+            self.crossing.send(source.node, ["pause", source.socket])
+
+    def open_gate(self, gate: Gate) -> None:
+        for source in self.flow.open(gate):
+            if source.node == self.node:
+                session = self.local_session(source.socket)
+                if session is not None:
+                    session.resume()
+            elif self.crossing is not None:
+                self.crossing.send(source.node, ["resume", source.socket])
 
     def _recheck_held(self) -> None:
         low = self.config.relay_buffer_limit // 2
         for gate in self.flow.held_gates():
-            owner = Owner(self.node, gate.source)
-            if self.core.streams.held_bytes(owner) <= low:
-                self._open(gate)
+            if self.core.streams.held_bytes(gate.source) <= low:
+                self.open_gate(gate)
 
     def _relay_tick(self, now: float) -> None:
         """Cut the streams into receivers that stopped taking anything, drop
         streams nobody accepted, and lift the server-wide hold once memory is
         back under it."""
+        remote = self.crossing.progress if self.crossing is not None else {}
+        watched = set(self.flow.watched())
         progress = {
             sink: session.sent_bytes
-            for sink in self.flow.watched()
+            for sink in watched
             if (session := self._session_of(sink)) is not None
         }
+        progress.update(
+            (sink, sent) for sink, sent in remote.items() if sink in self.flow.watched()
+        )
+        if self.crossing is not None:
+            self.crossing.tick()
         for sink in self.flow.stalled(now, progress):
             effects: list[Effect] = []
             for source, name in self.core.streams.feeding(sink):
@@ -612,34 +730,59 @@ class RendezvousService:
                     self.config.relay_stall_timeout,
                 )
             self.perform(effects)
-            self._open(sink)
-        expired = self.core.streams.expire(now, self.config.dial_timeout)
-        if expired:
-            self.perform(expired)
+            self.open_gate(sink)
+        self.perform(self.core.streams.expire(now, self.config.dial_timeout))
         self._recheck_held()
         if (
             self.flow.holds(GLOBAL)
             and self.sio.queued_bytes + self.core.streams.held_total()
             <= self.config.relay_memory_limit // 2
         ):
-            self._open(GLOBAL)
+            self.open_gate(GLOBAL)
 
     def _ask_incoming(self, effect: AskIncoming) -> None:
-        ack_id = next(self._ack_ids)
         timer = asyncio.get_running_loop().call_later(
             self.config.dial_timeout, self._dial_timed_out, effect.dial
         )
+        if effect.to.node != self.node:
+            assert self.crossing is not None
+            self._dials.asked(effect.dial, effect.to, None, timer)
+            self.crossing.ask(effect)
+            return
+        ack_id = self.next_ack_id()
         self._dials.asked(effect.dial, effect.to, ack_id, timer)
-        self._emit(effect.to, events.INCOMING, effect.args, ack_id)
+        self.emit_local(effect.to.socket, events.INCOMING, effect.args, ack_id)
+
+    def next_ack_id(self) -> int:
+        return next(self._ack_ids)
+
+    def dial_record(self, key: DialKey) -> DialRecord | None:
+        return self._dials.get(key)
 
     def _dial_timed_out(self, key: DialKey) -> None:
         self.perform(self.core.dial_timed_out(key))
 
     def _forget_dial(self, key: DialKey) -> DialRecord | None:
         record = self._dials.pop(key)
+        if (
+            record is not None
+            and record.listener is not None
+            and record.listener.node != self.node
+            and self.crossing is not None
+        ):
+            self.crossing.cancel(record.listener, key)
         if self._drained is not None and not self._dials:
             self._drained.set()
         return record
+
+
+def _link_hosts(config: ServerConfig) -> tuple[str, str]:
+    """Where the node link listens, and the host other nodes are told."""
+    listen = config.link_host or config.host
+    if config.link_advertise:
+        return listen, config.link_advertise
+    wildcard = listen in ("", "0.0.0.0", "::")
+    return listen, socket.gethostname() if wildcard else listen
 
 
 def _cluster_bus(

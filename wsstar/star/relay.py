@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsstar.directory import Owner
+from wsstar.directory import LOCAL_NODE, NodeId, Owner
 from wsstar.star.effects import Emit
 from wsstar.wire.events import ACCEPT, ERROR, QUEUE, StreamEvent, other_half
 from wsstar.wire.reasons import Reason
@@ -45,7 +45,12 @@ class _Stream:
 class StreamTable:
     """Every half-stream the server is relaying."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: NodeId = LOCAL_NODE) -> None:
+        self._node = node
+        #: Streams of other nodes' sockets this table has finished with, as
+        #: (owner, name, whether the owner was its source): their nodes stop
+        #: routing the socket's events for them here.  Drained by the I/O layer.
+        self.departed: list[tuple[Owner, str, bool]] = []
         # socket -> stream name -> stream, on each side: a departing socket
         # finds its own streams without looking at anyone else's.
         self._by_source: dict[Owner, dict[str, _Stream]] = {}
@@ -215,12 +220,22 @@ class StreamTable:
 
     def _finish_source(self, stream: _Stream) -> None:
         stream.source_done = True
-        _forget(self._by_source, stream.source, stream.name)
+        if (
+            _forget(self._by_source, stream.source, stream.name)
+            and stream.source.node != self._node
+        ):
+            self.departed.append((stream.source, stream.name, True))
 
     def _remove_sink_side(self, stream: _Stream) -> None:
         self._release_backlog(stream)
         if _forget(self._by_sink, stream.sink, stream.name):
             self._sink_count -= 1
+            if stream.sink.node != self._node:
+                self.departed.append((stream.sink, stream.name, False))
+
+    def owners_on(self, node: NodeId) -> set[Owner]:
+        """The sockets of ``node`` that streams here come from or go to."""
+        return {o for index in (self._by_source, self._by_sink) for o in index if o.node == node}
 
     def _release_backlog(self, stream: _Stream) -> None:
         if stream.backlog_bytes:

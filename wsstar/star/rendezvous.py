@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wsstar.directory import Owner, PeerDirectory, SocketId
+from wsstar.directory import NodeId, Owner, PeerDirectory, SocketId
 from wsstar.identity.addresses import claimed_peer_id, is_websocket_star
 from wsstar.identity.keys import (
     InvalidPublicKey,
@@ -35,6 +35,7 @@ from wsstar.identity.keys import (
 from wsstar.star.announce import AnnouncementSchedule
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Replay
 from wsstar.star.relay import StreamTable
+from wsstar.star.routes import Routes
 from wsstar.wire import codec
 from wsstar.wire.events import DIALER_HALF, LISTENER_HALF, StreamEvent, parse_stream_event
 from wsstar.wire.reasons import Reason, Refusal
@@ -160,7 +161,9 @@ class Rendezvous:
         self.directory = directory
         self.settings = settings
         self.schedule = AnnouncementSchedule(announce_interval, announce_budget)
-        self.streams = StreamTable()
+        self.streams = StreamTable(directory.node)
+        #: This node's sockets' part in relays other nodes keep.
+        self.routes = Routes()
         self.stats = Stats()
         self._clock = clock
         self._nonce = nonce_factory
@@ -474,18 +477,19 @@ class Rendezvous:
         if request.from_addr not in state.authorised:
             return self._dial_failed(Refusal(Reason.NOT_AUTHORIZED)), []
         target = self.directory.owner(request.to_addr)
-        if target is not None and target.node != self.directory.node:
-            # Listed through the cluster, but there is no route to another
-            # node's sockets yet: say so rather than "not found".
-            return self._dial_failed(Refusal(Reason.PEER_ON_OTHER_NODE)), []
-        listener = self._sockets.get(target.socket) if target is not None else None
-        if target is None or listener is None:
+        if target is None:
+            return self._dial_failed(Refusal(Reason.PEER_NOT_FOUND)), []
+        local = target.node == self.directory.node
+        listener = self._sockets.get(target.socket) if local else None
+        if local and listener is None:
             return self._dial_failed(Refusal(Reason.PEER_NOT_FOUND)), []
         if len(state.dialing) >= self.settings.max_pending_dials_per_socket:
             return self._dial_failed(Refusal(Reason.TOO_MANY_DIALS)), []
-        if len(listener.incoming) >= self.settings.max_pending_dials_per_listener:
+        if listener is not None and self._listener_pending(listener) >= (
+            self.settings.max_pending_dials_per_listener
+        ):
             return self._dial_failed(Refusal(Reason.LISTENER_BUSY)), []
-        if self.streams.sending(state.owner) >= self.settings.max_streams_per_socket:
+        if self.streams_sent_by(sid) >= self.settings.max_streams_per_socket:
             return self._dial_failed(Refusal(Reason.TOO_MANY_STREAMS)), []
         key = DialKey(state.owner, request.dial_id)
         if key in self._dials or self._dial_id_taken(
@@ -494,11 +498,15 @@ class Rendezvous:
             return self._dial_failed(Refusal(Reason.DIAL_ID_IN_USE)), []
         self._dials[key] = _PendingDial(target, request.from_addr)
         state.dialing.add(request.dial_id)
-        listener.incoming.add(key)
+        if listener is not None:
+            listener.incoming.add(key)
         forward = request.dial_id + DIALER_HALF
         effects: list[Effect] = list(self.streams.open(state.owner, target, forward, self._clock()))
         effects.append(AskIncoming(target, key, (request.dial_id, request.from_addr)))
         return None, effects
+
+    def _listener_pending(self, listener: _Socket) -> int:
+        return len(listener.incoming) + self.routes.pending(listener.owner.socket)
 
     def dial_answered(self, key: DialKey, error: object) -> list[Effect]:
         """The listener acked ``ss-incomming``; a truthy first ack argument is an
@@ -508,7 +516,9 @@ class Rendezvous:
             return []
         if error:
             return self._fail_dial(key, ListenerError(error))
-        if self.streams.sending(pending.target) >= self.settings.max_streams_per_socket:
+        if pending.target.node == self.directory.node and self.streams_sent_by(
+            pending.target.socket
+        ) >= (self.settings.max_streams_per_socket):
             return self._fail_dial(key, Refusal(Reason.TOO_MANY_STREAMS))
         self.stats.dials_success += 1
         effects: list[Effect] = list(
@@ -519,19 +529,103 @@ class Rendezvous:
         effects.append(AnswerDial(key, CONNECTED))
         return effects
 
-    def _dial_id_taken(self, dialer: Owner, target: Owner, listener: _Socket, dial_id: str) -> bool:
+    def streams_sent_by(self, sid: SocketId) -> int:
+        """Half-streams a socket of this node feeds, kept here or elsewhere."""
+        return self.streams.sending(Owner(self.directory.node, sid)) + self.routes.sending(sid)
+
+    def _dial_id_taken(
+        self, dialer: Owner, target: Owner, listener: _Socket | None, dial_id: str
+    ) -> bool:
         """Whether ``dial_id`` would mix with a relay already under way.
 
         Dial ids are chosen by clients and only unique per dialer, but the
         listener's streams are named by the id alone: a second dialer reusing
         an id toward the same listener would feed the first one's stream.
         """
-        return (
-            self.streams.exists(dialer, dial_id + DIALER_HALF)
-            or self.streams.receiving(target, dial_id + DIALER_HALF)
-            or self.streams.exists(target, dial_id + LISTENER_HALF)
-            or any(key.dial_id == dial_id for key in listener.incoming)
+        return self.streams.exists(dialer, dial_id + DIALER_HALF) or self._listener_uses(
+            target, listener, dial_id
         )
+
+    def _listener_uses(self, target: Owner, listener: _Socket | None, dial_id: str) -> bool:
+        """Whether ``target``'s relays already use ``dial_id``: those kept
+        here, and, for a socket of this node (``listener``), those other nodes
+        keep and the dials it was asked to accept.  A listener on another
+        node is checked there too, when it is asked (:meth:`remote_asked`)."""
+        if self.streams.receiving(target, dial_id + DIALER_HALF) or self.streams.exists(
+            target, dial_id + LISTENER_HALF
+        ):
+            return True
+        return listener is not None and (
+            any(key.dial_id == dial_id for key in listener.incoming)
+            or self.routes.taken(target.socket, dial_id)
+        )
+
+    # -- dials and streams across nodes -------------------------------------------
+
+    def remote_asked(self, sid: SocketId, dial_id: str) -> Refusal | None:
+        """Another node's dialer wants this node's socket ``sid``: why not, if
+        it may not be asked (the checks a local dial makes of its listener)."""
+        listener = self._sockets.get(sid)
+        if listener is None or not self.directory.owned_by(listener.owner):
+            return Refusal(Reason.PEER_NOT_FOUND)
+        if self._listener_pending(listener) >= self.settings.max_pending_dials_per_listener:
+            return Refusal(Reason.LISTENER_BUSY)
+        if self._listener_uses(listener.owner, listener, dial_id):
+            return Refusal(Reason.DIAL_ID_IN_USE)
+        return None
+
+    def remote_answer_refused(self, sid: SocketId) -> Refusal | None:
+        """A socket accepted another node's dial: why it may not, if it
+        already sends as many streams as a socket may."""
+        if self.streams_sent_by(sid) >= self.settings.max_streams_per_socket:
+            return Refusal(Reason.TOO_MANY_STREAMS)
+        return None
+
+    def dial_refused(self, key: DialKey, refusal: Refusal) -> list[Effect]:
+        """The listener's node refused the dial (:meth:`remote_asked`)."""
+        if self._take_dial(key) is None:
+            return []
+        return self._fail_dial(key, refusal)
+
+    def remote_stream_event(
+        self, owner: Owner, event: str, args: tuple[object, ...]
+    ) -> list[Effect]:
+        """A pull-stream event from another node's socket, for a stream kept here."""
+        parsed = parse_stream_event(event)
+        if parsed is None:
+            return []
+        kind, name = parsed
+        if kind is StreamEvent.ACCEPT:
+            return list(self.streams.accept(owner, name))
+        value = args[0] if args else None
+        if kind is StreamEvent.ERROR:
+            return list(self.streams.end(owner, name, value))
+        chunk = to_chunk(value)
+        return list(self.streams.queue(owner, name, chunk)) if chunk is not None else []
+
+    def remote_gone(self, owner: Owner) -> list[Effect]:
+        """Another node's socket that takes part in relays kept here is gone:
+        as for a local socket, dials to it fail and its streams end."""
+        out: list[Effect] = []
+        for key in [k for k, p in self._dials.items() if p.target == owner]:
+            self._take_dial(key)
+            out.extend(self._fail_dial(key, Refusal(Reason.DIAL_TARGET_GONE)))
+        out.extend(self.streams.drop_socket(owner))
+        return out
+
+    def node_gone(self, node: NodeId) -> list[Effect]:
+        """The link with ``node`` broke: every dial and relay with its sockets
+        ends, and its part in this node's sockets' relays is forgotten."""
+        owners = self.streams.owners_on(node) | {
+            p.target for p in self._dials.values() if p.target.node == node
+        }
+        out: list[Effect] = []
+        for owner in owners:
+            out.extend(self.remote_gone(owner))
+        self.routes.drop_node(node)
+        departed = self.streams.departed
+        departed[:] = [entry for entry in departed if entry[0].node != node]
+        return out
 
     def dial_timed_out(self, key: DialKey) -> list[Effect]:
         if self._take_dial(key) is None:

@@ -41,7 +41,6 @@ class Reason(enum.Enum):
     LISTENER_BUSY = "Too many dials waiting for this peer"
     DIAL_ID_IN_USE = "Dial id already in use"
     DIAL_TIMEOUT = "Dial timed out: the listener did not answer"
-    PEER_ON_OTHER_NODE = "Peer is on another node: dials across cluster nodes are not relayed yet"
     DIAL_TARGET_GONE = "Peer disconnected during dial"
     BAD_REQUEST = "Bad request"
     UNKNOWN_EVENT = "Unknown event"
