@@ -1,13 +1,20 @@
-"""Cluster benchmark: a swarm forming on two wsstar nodes sharing one Redis,
-beside the same swarm on one node, alternating in one run.
+"""Cluster benchmarks, each side by side in one run.
 
     .venv/bin/python bench/cluster.py [--size 10000] [--repeats 1]
+    .venv/bin/python bench/cluster.py --relay [--repeats 5]
 
-The load is the formation scenario's (bench/scenarios.py): Ed25519 ids, the
-challenge on, two load processes, here one per node; then a reconnect storm.
-After forming, each node's /health must count the whole swarm.  Prints one
-table of medians, every run's figures under it.  Needs redis-server (as the
-test suite does).
+Formation: a swarm forming on two wsstar nodes sharing one Redis, beside the
+same swarm on one node, alternating.  The load is the formation scenario's
+(bench/scenarios.py): Ed25519 ids, the challenge on, two load processes, here
+one per node; then a reconnect storm.  After forming, each node's /health
+must count the whole swarm.
+
+Relay (``--relay``): on one cluster of two nodes, the relay and dial
+scenarios with both ends on node one, and with the listeners on node two,
+alternating: what crossing the node link costs.  Server CPU is both nodes'.
+
+Each prints one table of medians, every run's figures under it.  Needs
+redis-server (as the test suite does).
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ import asyncio
 import json
 import statistics
 import sys
-import urllib.request
 
 from harness import (
     ROOT,
@@ -29,7 +35,7 @@ from harness import (
     raise_nofile,
 )
 from run import ED_POOL, RSA_POOL, log
-from scenarios import Ctx, Keys, Metrics, Options, formation_run
+from scenarios import MIB, Ctx, Keys, Metrics, Options, dial_run, formation_run, relay_run
 
 # The test suite's Redis runner: one way to start a real redis-server.
 sys.path.insert(0, str(ROOT))
@@ -37,11 +43,6 @@ from tests.support.redis import RedisServer
 
 #: Seconds after forming within which every node must count the whole swarm.
 SEEN_WITHIN = 30.0
-
-
-def swarm_seen(server: Server) -> int:
-    with urllib.request.urlopen(server.url + "/health", timeout=10) as resp:
-        return int(json.load(resp)["peers"])
 
 
 async def one_run(ctx: Ctx, size: int, nodes: int) -> Metrics:
@@ -61,7 +62,7 @@ async def one_run(ctx: Ctx, size: int, nodes: int) -> Metrics:
                 start = loop.time()
                 least = 0
                 while loop.time() - start < SEEN_WITHIN:
-                    counts = [await asyncio.to_thread(swarm_seen, s) for s in servers]
+                    counts = [await asyncio.to_thread(s.peers) for s in servers]
                     least = min(counts)
                     if least >= size:
                         break
@@ -79,29 +80,84 @@ async def one_run(ctx: Ctx, size: int, nodes: int) -> Metrics:
                 await server.stop()
 
 
-async def main_async(size: int, repeats: int) -> int:
+def context(size: int, repeats: int) -> Ctx:
     raise_nofile()
     ensure_npm(log)
     configure_wsstar(False)
     ed = ensure_keys("ed25519", ED_POOL, log)
     rsa = ensure_keys("rsa", RSA_POOL, log)
     opts = Options(False, repeats, [], [size], 0.0, 0, 0, 0, 0, 0, ["wsstar-budget"])
-    ctx = Ctx(opts, Keys(ed, key_ids(ed), rsa, key_ids(rsa)), log)
+    return Ctx(opts, Keys(ed, key_ids(ed), rsa, key_ids(rsa)), log)
+
+
+def table(title: str, runs: dict[str, list[Metrics]]) -> None:
+    """Medians of two layouts side by side, with the second's ratio to the first."""
+    (first, a), (second, b) = runs.items()
+    print(f"\n| {title} | {first} | {second} | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    for figure in a[0]:
+        x = statistics.median(r[figure] for r in a)
+        y = statistics.median(r[figure] for r in b)
+        ratio = f"{y / x:.2f}" if x else "-"
+        print(f"| {figure} | {x:,.3g} | {y:,.3g} | {ratio} |")
+    print("\nraw:", json.dumps(runs))
+
+
+async def formation(size: int, repeats: int) -> int:
+    ctx = context(size, repeats)
     runs: dict[str, list[Metrics]] = {"one node": [], "two nodes": []}
     for _ in range(repeats):
         for layout, count in (("one node", 1), ("two nodes", 2)):
             log(f"formation of {size:,} on {layout}")
             runs[layout].append(await one_run(ctx, size, count))
             log(f"  {layout}: {runs[layout][-1]}")
-    figures = list(runs["one node"][0])
-    print(f"\n| figure ({size:,} peers, median of {repeats}) | one node | two nodes | two/one |")
-    print("| --- | ---: | ---: | ---: |")
-    for figure in figures:
-        one = statistics.median(r[figure] for r in runs["one node"])
-        two = statistics.median(r[figure] for r in runs["two nodes"])
-        ratio = f"{two / one:.2f}" if one else "-"
-        print(f"| {figure} | {one:,.3g} | {two:,.3g} | {ratio} |")
-    print("\nraw:", json.dumps(runs))
+    table(f"figure ({size:,} peers, median of {repeats})", runs)
+    return 0
+
+
+async def relay(repeats: int) -> int:
+    ctx = context(0, repeats)
+    cases = {
+        "1 stream of 16 MiB": dict(pairs=1, size=16 * MIB, chunk=64 * 1024),
+        "16 streams of 1 MiB": dict(pairs=16, size=MIB, chunk=64 * 1024, procs=2),
+    }
+    async with RedisServer.running() as redis:
+        nodes = [
+            Server("wsstar-budget", more_args=["--redis-url", redis.url], tag=str(i))
+            for i in range(2)
+        ]
+        for node in nodes:
+            await node.start()
+        try:
+            for case, kwargs in cases.items():
+                runs: dict[str, list[Metrics]] = {"same node": [], "across nodes": []}
+                for _ in range(repeats):
+                    for layout, at in (("same node", None), ("across nodes", nodes[1])):
+                        m = await relay_run(
+                            ctx, nodes[0], listener_at=at, others=(nodes[1],), **kwargs
+                        )
+                        runs[layout].append({k: m[k] for k in ("MB/s", "server CPU s")})
+                        log(f"  {case}, {layout}: {runs[layout][-1]}")
+                table(f"relay, {case} (median of {repeats})", runs)
+            runs = {"same node": [], "across nodes": []}
+            for _ in range(repeats):
+                for layout, at in (("same node", None), ("across nodes", nodes[1])):
+                    m = await dial_run(
+                        ctx, nodes[0], total=4000, listener_at=at, others=(nodes[1],)
+                    )
+                    keep = (
+                        "dials/s",
+                        "p50 latency ms",
+                        "p99 latency ms",
+                        "failed dials",
+                        "server CPU ms per dial",
+                    )
+                    runs[layout].append({k: m[k] for k in keep})
+                    log(f"  dials, {layout}: {runs[layout][-1]}")
+            table(f"4000 dials, 20 in flight (median of {repeats})", runs)
+        finally:
+            for node in nodes:
+                await node.stop()
     return 0
 
 
@@ -109,8 +165,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--relay", action="store_true", help="relay and dials across nodes")
     args = parser.parse_args()
-    return asyncio.run(main_async(args.size, args.repeats))
+    if args.relay:
+        return asyncio.run(relay(args.repeats))
+    return asyncio.run(formation(args.size, args.repeats))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -386,6 +387,11 @@ class Server:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    def peers(self) -> int:
+        """The swarm a wsstar server counts (the whole cluster's, for a node)."""
+        with urllib.request.urlopen(self.url + "/health", timeout=10) as resp:
+            return int(json.load(resp)["peers"])
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)

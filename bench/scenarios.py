@@ -81,8 +81,9 @@ def pct(values: list[float], q: float) -> float:
 class Meter:
     """CPU seconds of the server and of the load generator, and wall time."""
 
-    def __init__(self, server: Server, fleet: Fleet) -> None:
-        self.server = server
+    def __init__(self, server: Server, fleet: Fleet, others: tuple[Server, ...] = ()) -> None:
+        """CPU of ``server`` and of ``others`` (more nodes of one cluster), summed."""
+        self.servers = (server, *others)
         self.fleet = fleet
         self.t0 = self.s0 = 0.0
         self.wall = self.server_cpu = self.load_cpu = self.busiest_pct = math.nan
@@ -90,13 +91,13 @@ class Meter:
 
     def start(self) -> Meter:
         self.t0 = time.monotonic()
-        self.s0 = self.server.cpu()
+        self.s0 = sum(s.cpu() for s in self.servers)
         self.per_worker = [w.cpu() for w in self.fleet.workers]
         return self
 
     def stop(self) -> Meter:
         self.wall = time.monotonic() - self.t0
-        self.server_cpu = self.server.cpu() - self.s0
+        self.server_cpu = sum(s.cpu() for s in self.servers) - self.s0
         used = [w.cpu() - c for w, c in zip(self.fleet.workers, self.per_worker, strict=True)]
         self.load_cpu = sum(used)
         self.busiest_pct = 100 * max(used) / self.wall if used and self.wall > 0 else math.nan
@@ -115,6 +116,17 @@ def base_config(server: Server, keys: Path, role: str, **extra: Any) -> dict[str
     }
     cfg.update(extra)
     return cfg
+
+
+async def until_peers(server: Server, count: int, timeout: float = 30.0) -> None:
+    """Until ``server`` counts ``count`` peers: in a cluster, a node hears of
+    another's joins a moment after their acks."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await asyncio.to_thread(server.peers) < count:
+        if loop.time() > deadline:
+            raise RuntimeError(f"{server.name} never counted {count} peers")
+        await asyncio.sleep(0.05)
 
 
 def _check_alive(server: Server) -> None:
@@ -148,11 +160,13 @@ def _relay_configs(
     listener: dict[str, Any] | None = None,
     stream: dict[str, Any] | None = None,
     dialer: dict[str, Any] | None = None,
+    listener_at: Server | None = None,
 ) -> list[dict[str, Any]]:
     """A listener process and a dialer process for the pairs numbered
     ``peers``, each dialer sending one stream of ``size`` bytes to its own
     listener; with extra settings for listeners, streams and the dialer
-    process."""
+    process.  The listeners connect to ``listener_at`` (another node of the
+    same cluster) when given."""
     keys = ctx.keys
     listeners = [{"key": i, "port": 101 + i, **(listener or {})} for i in peers]
     dialers = [
@@ -173,7 +187,7 @@ def _relay_configs(
     ]
     return [
         base_config(
-            server,
+            listener_at or server,
             keys.ed_path,
             "relay-listener",
             eio=eio,
@@ -195,21 +209,32 @@ async def relay_run(
     chunk: int,
     procs: int = 1,
     eio: int = 3,
+    listener_at: Server | None = None,
+    others: tuple[Server, ...] = (),
 ) -> Metrics:
     """`pairs` dialer peers each send one stream of `size` bytes to their own
     listener peer through the server; time from go to the last byte and end
     arriving at the listeners. Dialers are spread over `procs` processes and
-    listeners over `procs` others."""
+    listeners over `procs` others.  In a cluster, the listeners are on
+    ``listener_at`` and CPU is counted on the server and ``others``."""
     configs = [
         config
         for p in range(procs)
         for config in _relay_configs(
-            ctx, server, range(p, pairs, procs), size, chunk=chunk, eio=eio
+            ctx,
+            server,
+            range(p, pairs, procs),
+            size,
+            chunk=chunk,
+            eio=eio,
+            listener_at=listener_at,
         )
     ]
     async with Fleet(configs) as fleet:
         await fleet.all("ready", 60)
-        meter = Meter(server, fleet).start()
+        if listener_at is not None:
+            await until_peers(server, 2 * pairs)
+        meter = Meter(server, fleet, others).start()
         await fleet.broadcast({"cmd": "go"})
         results = await fleet.all("result", 180)
         meter.stop()
@@ -269,15 +294,25 @@ def _pick(m: Metrics, *names: str) -> Metrics:
 # --------------------------------------------------------------- dials
 
 
-async def dial_run(ctx: Ctx, server: Server, *, total: int, eio: int = 3) -> Metrics:
+async def dial_run(
+    ctx: Ctx,
+    server: Server,
+    *,
+    total: int,
+    eio: int = 3,
+    listener_at: Server | None = None,
+    others: tuple[Server, ...] = (),
+) -> Metrics:
     """Two dialer processes, one socket each with 10 dials in flight (20 in
-    all), to one listener peer that echoes 1 byte; `total` dials."""
+    all), to one listener peer that echoes 1 byte; `total` dials.  In a
+    cluster, the listener is on ``listener_at`` and CPU is counted on the
+    server and ``others``."""
     keys = ctx.keys
     procs = 2
     inflight = 10
     listener_addr = address(keys.ed_ids[0], 301)
     listener = base_config(
-        server,
+        listener_at or server,
         keys.ed_path,
         "dial-listener",
         eio=eio,
@@ -300,9 +335,11 @@ async def dial_run(ctx: Ctx, server: Server, *, total: int, eio: int = 3) -> Met
     ]
     async with Fleet([listener, *dialers]) as fleet:
         await fleet.all("ready", 60)
+        if listener_at is not None:
+            await until_peers(server, 1 + procs)
         await asyncio.sleep(0.5)
         rss_start = server.memory_mib().get("VmRSS", math.nan)
-        meter = Meter(server, fleet).start()
+        meter = Meter(server, fleet, others).start()
         await fleet.broadcast({"cmd": "go"})
         results = [await w.recv("result", 660) for w in fleet.workers[1:]]
         meter.stop()
