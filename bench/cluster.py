@@ -2,12 +2,17 @@
 
     .venv/bin/python bench/cluster.py [--size 10000] [--repeats 1]
     .venv/bin/python bench/cluster.py --relay [--repeats 5]
+    .venv/bin/python bench/cluster.py --workers [--repeats 5]
 
 Formation: a swarm forming on two wsstar nodes sharing one Redis, beside the
 same swarm on one node, alternating.  The load is the formation scenario's
 (bench/scenarios.py): Ed25519 ids, the challenge on, two load processes, here
 one per node; then a reconnect storm.  After forming, each node's /health
 must count the whole swarm.
+
+Workers (``--workers``): the relay and dial scenarios against one process
+and against ``--workers 2`` on one port, alternating; server CPU is the
+supervisor's and its workers', and the load generator's own CPU is shown.
 
 Relay (``--relay``): on one cluster of two nodes, the relay and dial
 scenarios with both ends on node one, and with the listeners on node two,
@@ -161,14 +166,56 @@ async def relay(repeats: int) -> int:
     return 0
 
 
+async def workers(repeats: int) -> int:
+    ctx = context(0, repeats)
+    load = ("server CPU s", "load generator CPU s", "load generator busiest process, % of a core")
+    async with RedisServer.running() as redis:
+        layouts = {
+            "one process": Server("wsstar-budget", tag="1"),
+            "--workers 2": Server(
+                "wsstar-budget", more_args=["--workers", "2", "--redis-url", redis.url], tag="w"
+            ),
+        }
+        for server in layouts.values():
+            await server.start()
+        try:
+            cases = {
+                "16 streams of 1 MiB": dict(pairs=16, size=MIB, chunk=64 * 1024, procs=2),
+                "2 streams of 5,000 x 1 KiB": dict(pairs=2, size=5000 * 1024, chunk=1024, procs=2),
+            }
+            for case, kwargs in cases.items():
+                runs: dict[str, list[Metrics]] = {name: [] for name in layouts}
+                for _ in range(repeats):
+                    for name, server in layouts.items():
+                        m = await relay_run(ctx, server, **kwargs)
+                        runs[name].append({k: m[k] for k in ("MB/s", "events/s", *load)})
+                        log(f"  {case}, {name}: {runs[name][-1]}")
+                table(f"relay, {case} (median of {repeats})", runs)
+            runs = {name: [] for name in layouts}
+            for _ in range(repeats):
+                for name, server in layouts.items():
+                    m = await dial_run(ctx, server, total=4000)
+                    keep = ("dials/s", "p99 latency ms", "failed dials", *load)
+                    runs[name].append({k: m[k] for k in keep})
+                    log(f"  dials, {name}: {runs[name][-1]}")
+            table(f"4000 dials, 20 in flight (median of {repeats})", runs)
+        finally:
+            for server in layouts.values():
+                await server.stop()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--relay", action="store_true", help="relay and dials across nodes")
+    parser.add_argument("--workers", action="store_true", help="--workers 2 against one process")
     args = parser.parse_args()
     if args.relay:
         return asyncio.run(relay(args.repeats))
+    if args.workers:
+        return asyncio.run(workers(args.repeats))
     return asyncio.run(formation(args.size, args.repeats))
 
 

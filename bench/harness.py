@@ -197,6 +197,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (a supervisor's workers)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            out.extend(process_tree(int(child)))
+    return out
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM of a process, in KiB."""
     out: dict[str, int] = {}
@@ -394,10 +407,16 @@ class Server:
             return int(json.load(resp)["peers"])
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        """CPU seconds of the server, its workers included."""
+        return sum(cpu_seconds(p) for p in process_tree(self.pid))
 
     def memory_mib(self) -> dict[str, float]:
-        return {k: v / 1024 for k, v in memory_kib(self.pid).items()}
+        """RSS and peak RSS, summed over the server and its workers."""
+        total: dict[str, float] = {}
+        for p in process_tree(self.pid):
+            for k, v in memory_kib(p).items():
+                total[k] = total.get(k, 0.0) + v / 1024
+        return total
 
     async def stop(self) -> None:
         if self.proc is not None:

@@ -27,8 +27,8 @@ class V4Peer:
         async def _any(event: str, *args: Any) -> None:
             await self.events.put((event, args))
 
-    async def connect(self, url: str) -> None:
-        await self.sio.connect(url, transports=["websocket"], wait_timeout=TIMEOUT)
+    async def connect(self, url: str, transports: tuple[str, ...] = ("websocket",)) -> None:
+        await self.sio.connect(url, transports=list(transports), wait_timeout=TIMEOUT)
 
     async def join(self, port: int) -> list[Any]:
         addr = self.ident.address(port)

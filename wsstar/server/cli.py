@@ -28,6 +28,7 @@ from wsstar.server.logtext import JsonLines
 from wsstar.server.options import OPTIONS, env_flag, switch_value
 from wsstar.server.service import RendezvousService
 from wsstar.server.tls import ssl_context
+from wsstar.server.workers import WORKER_ENV, Place, supervise
 
 log = logging.getLogger("wsstar")
 
@@ -95,6 +96,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
         raise ConfigError("TLS needs both --cert and --key")
     if config.tls_pfx and config.tls_cert:
         raise ConfigError("give either --pfx or --cert with --key, not both")
+    if config.workers > 1 and not config.redis_url:
+        raise ConfigError("--workers needs --redis-url: the workers are one swarm through Redis")
     return config
 
 
@@ -211,18 +214,24 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _serve(
-    config: ServerConfig, service: RendezvousService, ssl_context: ssl.SSLContext | None
+    config: ServerConfig,
+    service: RendezvousService,
+    ssl_context: ssl.SSLContext | None,
+    place: Place | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
-    runner = make_runner(service)
+    """Serve until SIGINT or SIGTERM, then shut down gracefully.  As a
+    worker (``place``), share the port and take passed-on requests too."""
+    runner = make_runner(service, place)
     await runner.setup()
-    site = make_site(runner, service, config.host, config.port, ssl_context)
+    site = make_site(runner, service, config.host, config.port, ssl_context, place is not None)
     try:
         await site.start()
+        if place is not None:
+            await make_site(runner, service, "127.0.0.1", place.ports[place.index]).start()
     except OSError:
         await runner.cleanup()
         raise
-    if config.state_file:
+    if config.state_file and place is None:
         write_state(
             config.state_file,
             Listening(config.scheme, config.host, site.port, service.instance),
@@ -236,7 +245,7 @@ async def _serve(
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("stopping")
-    if config.state_file:
+    if config.state_file and place is None:
         remove_state(config.state_file, service.instance)
     await shutdown(runner, service)
 
@@ -253,11 +262,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wsstar-server: {exc}", file=sys.stderr)
         return 2
     _configure_logging(config)
+    place = Place.from_env(os.environ.get(WORKER_ENV))
+    if config.workers > 1 and place is None:
+        state = (config.state_file, config.scheme) if config.state_file else None
+        return supervise(
+            args, config.host, config.port, config.workers, config.shutdown_grace, state
+        )
+    if place is not None and config.link_port:
+        # One link port each: the given one for worker 0, the next for 1, ...
+        config = dataclasses.replace(config, link_port=config.link_port + place.index)
     logging.getLogger("aiohttp.server").addFilter(OneLineParseErrors())
     _raise_open_file_limit(config.limits.max_connections)
     _return_large_buffers_to_the_system()
     try:
-        service = RendezvousService(config)
+        service = RendezvousService(config, session_prefix=place.prefix if place else "")
     except ConfigError as exc:
         print(f"wsstar-server: {exc}", file=sys.stderr)
         return 2
@@ -269,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with asyncio.Runner(loop_factory=_event_loop) as runner:
         try:
-            runner.run(_serve(config, service, context))
+            runner.run(_serve(config, service, context, place))
         except OSError as exc:
             print(
                 f"wsstar-server: cannot listen on {config.host}:{config.port}: {exc}",

@@ -71,6 +71,8 @@ class ServerConfig:
     #: Seconds after which a node that stopped refreshing its liveness key is
     #: dead to the others.
     node_ttl: float = 10.0
+    #: Server processes on one port, each a cluster node (needs ``redis_url``).
+    workers: int = 1
     #: Where this node takes other nodes' links, for dials and relays between
     #: them: the address (None: ``host``) and the port (0: any free one).
     link_host: str | None = None

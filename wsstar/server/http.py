@@ -22,6 +22,7 @@ from wsstar.server.engineio import (
 )
 from wsstar.server.metrics import CONTENT_TYPE, Metrics
 from wsstar.server.service import RendezvousService
+from wsstar.server.workers import PassingOn, Place
 
 SERVICE_KEY: web.AppKey[RendezvousService] = web.AppKey("wsstar.service", RendezvousService)
 
@@ -125,13 +126,22 @@ def _cors(origins: tuple[str, ...]) -> Middleware:
     return middleware
 
 
-def create_app(service: RendezvousService) -> web.Application:
-    """An aiohttp application serving one rendezvous service.
+def create_app(service: RendezvousService, place: Place | None = None) -> web.Application:
+    """An aiohttp application serving one rendezvous service; as one of
+    several workers (``place``), passing requests for other workers'
+    sessions to them.
 
     The service's ticker starts and its sockets close with the application, so
     ``web.run_app`` and test servers alike get a clean start and stop.
     """
-    app = web.Application(middlewares=[_cors(service.config.cors_origins)])
+    middlewares: list[Middleware] = [_cors(service.config.cors_origins)]
+    passing = PassingOn(place) if place is not None else None
+    if passing is not None:
+        middlewares.insert(0, passing.middleware)
+    app = web.Application(middlewares=middlewares)
+    if passing is not None:
+        app.on_startup.append(passing.open)
+        app.on_cleanup.append(passing.close)
     app[SERVICE_KEY] = service
     service.sio.attach(app, socketio_path="socket.io")
     app.router.add_get("/", _landing)
@@ -159,7 +169,7 @@ def create_app(service: RendezvousService) -> web.Application:
     return app
 
 
-def make_runner(service: RendezvousService) -> web.AppRunner:
+def make_runner(service: RendezvousService, place: Place | None = None) -> web.AppRunner:
     """The aiohttp runner of one service, with bounds on idle keep-alive and
     on reading bodies refused unread.
 
@@ -168,7 +178,7 @@ def make_runner(service: RendezvousService) -> web.AppRunner:
     otherwise hold the request until its own timer ran out.
     """
     return web.AppRunner(
-        create_app(service),
+        create_app(service, place),
         handle_signals=False,
         access_log=None,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -183,9 +193,11 @@ def make_site(
     host: str,
     port: int,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> GuardedSite:
     """The listening socket: every TCP connection counted per client address
-    and given a deadline for its first request's headers."""
+    and given a deadline for its first request's headers.  ``reuse_port``
+    lets the workers of ``--workers`` share it."""
     gate = ConnectionGate(
         service.admit_tcp,
         service.admission.tcp_closed,
@@ -193,7 +205,13 @@ def make_site(
         _open_files_limit(),
     )
     return GuardedSite(
-        runner, gate, host=host, port=port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
+        runner,
+        gate,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        backlog=LISTEN_BACKLOG,
+        reuse_port=reuse_port or None,
     )
 
 

@@ -434,6 +434,13 @@ OPTIONS: tuple[Option, ...] = (
         parse=_positive_float,
     ),
     Option(
+        "workers",
+        ("--workers",),
+        "run this many server processes on one port (SO_REUSEPORT), each a node of the "
+        "cluster in --redis-url, restarted if it dies",
+        parse=_positive_int,
+    ),
+    Option(
         "link_host",
         ("--link-host",),
         "address this cluster node takes other nodes' relay links on",
@@ -444,7 +451,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "link_port",
         ("--link-port",),
-        "port of the relay link between cluster nodes (0: any free port, published in Redis)",
+        "port of the relay link between cluster nodes (0: any free port, published in Redis; "
+        "with --workers, worker i takes this port + i)",
         parse=_port,
     ),
     Option(

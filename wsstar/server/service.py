@@ -80,7 +80,14 @@ class _Client:
 class RendezvousService:
     """One rendezvous server: the rules, their socket plumbing and the timers."""
 
-    def __init__(self, config: ServerConfig, directory: PeerDirectory | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        directory: PeerDirectory | None = None,
+        session_prefix: str = "",
+    ) -> None:
+        """``session_prefix`` starts every Engine.IO session id (a worker's
+        index, see :mod:`wsstar.server.workers`)."""
         self.config = config
         self.started = time.time()
         #: Tells this process from any other answering on the same address.
@@ -112,6 +119,7 @@ class RendezvousService:
             trust_proxy=config.trust_proxy,
             send_queue_bytes=config.send_queue_bytes,
             send_queue_packets=config.send_queue_packets,
+            session_prefix=session_prefix,
         )
         if config.allow_peers_file:
             self.core.allowed_peers = load_allowed_peers(config.allow_peers_file)

@@ -153,6 +153,10 @@ class Eio3Socket(Socket):
 class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """python-engineio 4's server, also accepting ``EIO=3`` sessions."""
 
+    def generate_id(self) -> str:
+        session_id: str = super().generate_id()
+        return self._session_prefix + session_id
+
     # Attributes of the (untyped) base class used here.
     _async: dict[str, Any]
     start_service_task: bool
@@ -165,9 +169,12 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         send_queue_bytes: int,
         send_queue_packets: int,
         origin_refused: Callable[[str, str], None] | None = None,
+        session_prefix: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        #: What every session id starts with: the worker that made it.
+        self._session_prefix = session_prefix
         #: Told of each request python-engineio refuses for its Origin
         #: (client address, origin): its own report is one DEBUG line.
         self._origin_refused = origin_refused
