@@ -13,7 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # so no build/ or *.egg-info stays in the image.
 COPY pyproject.toml README.md /tmp/src/
 COPY wsstar /tmp/src/wsstar
-RUN pip install '/tmp/src[fast]' \
+RUN pip install '/tmp/src[fast,cluster]' \
  && rm -rf /tmp/src \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wsstar
 

@@ -68,3 +68,32 @@ async def test_dashboard_parses_and_uses_real_series() -> None:
         assert used and used <= names, (expr, used - names)
     used_all = set().union(*(series_in(e) for e in exprs))
     assert "rendezvous_peers" in used_all and "wsstar_refused_total" in used_all
+
+
+def test_the_compose_cluster_and_its_proxy_agree() -> None:
+    """Every node of deploy/compose.yml is a cluster node behind the proxy,
+    trusting its X-Forwarded-For, and reachable by the others on its link;
+    the proxy balances over exactly those nodes, on the port they serve."""
+    from wsstar.server.cli import parse_config
+
+    compose = yaml.safe_load((DEPLOY / "compose.yml").read_text())
+    services = compose["services"]
+    nodes = {name: s for name, s in services.items() if name.startswith("node")}
+    assert len(nodes) == 3
+    configs = {name: parse_config(s["command"], {}) for name, s in nodes.items()}
+    for name, config in configs.items():
+        assert config.redis_url == "redis://redis:6379/0"
+        assert config.trust_proxy
+        assert config.link_advertise == nodes[name]["hostname"] == name
+        assert config.link_port
+    proxy = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
+    servers = re.findall(r"^\s*server (\S+) (\S+):(\d+)", proxy, re.M)
+    assert {(name, host, int(port)) for name, host, port in servers} == {
+        (name, name, config.port) for name, config in configs.items()
+    }
+    assert "option forwardfor" in proxy
+    assert "balance source" in proxy  # polling sessions stay on one node
+    mounted = services["haproxy"]["volumes"][0].split(":")[0]
+    assert (DEPLOY / mounted).resolve() == (DEPLOY / "haproxy" / "haproxy.cfg").resolve()
+    # The image the nodes are built from has the Redis client.
+    assert ",cluster]" in (DEPLOY.parent / "Dockerfile").read_text()
