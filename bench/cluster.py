@@ -3,12 +3,18 @@
     .venv/bin/python bench/cluster.py [--size 10000] [--repeats 1]
     .venv/bin/python bench/cluster.py --relay [--repeats 5]
     .venv/bin/python bench/cluster.py --workers [--repeats 5]
+    .venv/bin/python bench/cluster.py --scale [--size 10000]
 
 Formation: a swarm forming on two wsstar nodes sharing one Redis, beside the
 same swarm on one node, alternating.  The load is the formation scenario's
 (bench/scenarios.py): Ed25519 ids, the challenge on, two load processes, here
 one per node; then a reconnect storm.  After forming, each node's /health
 must count the whole swarm.
+
+Scale (``--scale``): ``size`` peers held on one node, and split over two
+nodes, for 30 s: the re-announcement rate each gets against what the
+rounds promise, then a new peer joins on the first node and every held peer
+notes when it hears of it (the discovery guarantees of PROTOCOL.md §6).
 
 Workers (``--workers``): the relay and dial scenarios against one process
 and against ``--workers 2`` on one port, alternating; server CPU is the
@@ -40,7 +46,17 @@ from harness import (
     raise_nofile,
 )
 from run import ED_POOL, RSA_POOL, log
-from scenarios import MIB, Ctx, Keys, Metrics, Options, dial_run, formation_run, relay_run
+from scenarios import (
+    MIB,
+    Ctx,
+    Keys,
+    Metrics,
+    Options,
+    dial_run,
+    formation_run,
+    relay_run,
+    scale_run,
+)
 
 # The test suite's Redis runner: one way to start a real redis-server.
 sys.path.insert(0, str(ROOT))
@@ -205,13 +221,42 @@ async def workers(repeats: int) -> int:
     return 0
 
 
+async def scale(size: int, repeats: int) -> int:
+    ctx = context(size, repeats)
+    runs: dict[str, list[Metrics]] = {"one node": [], "two nodes": []}
+    async with RedisServer.running() as redis:
+        for _ in range(repeats):
+            for layout, count in (("one node", 1), ("two nodes", 2)):
+                args = ["--redis-url", redis.url] if count > 1 else []
+                servers = [
+                    Server("wsstar-budget", more_args=args, tag=f"s{i}") for i in range(count)
+                ]
+                for server in servers:
+                    await server.start()
+                try:
+                    log(f"{size:,} peers held on {layout}")
+                    m = await scale_run(
+                        ctx, servers[0], size=size, hold=30.0, others=tuple(servers[1:])
+                    )
+                finally:
+                    for server in servers:
+                        await server.stop()
+                runs[layout].append(m)
+                log(f"  {layout}: {m}")
+    table(f"figure ({size:,} peers held, median of {repeats})", runs)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--relay", action="store_true", help="relay and dials across nodes")
     parser.add_argument("--workers", action="store_true", help="--workers 2 against one process")
+    parser.add_argument("--scale", action="store_true", help="a swarm held on one and two nodes")
     args = parser.parse_args()
+    if args.scale:
+        return asyncio.run(scale(args.size, args.repeats))
     if args.relay:
         return asyncio.run(relay(args.repeats))
     if args.workers:

@@ -439,15 +439,21 @@ def join_cases(opts: Options) -> list[Case]:
 # --------------------------------------------------------------- scale
 
 
-async def scale_run(ctx: Ctx, server: Server, *, size: int, hold: float) -> Metrics:
+async def scale_run(
+    ctx: Ctx, server: Server, *, size: int, hold: float, others: tuple[Server, ...] = ()
+) -> Metrics:
     """`size` joined peers held for `hold` seconds, then one more peer joins
-    and every socket notes when it is told about it."""
+    and every socket notes when it is told about it.  With ``others`` (nodes
+    of one cluster) the load processes take turns among the nodes, the new
+    peer joins on the first, CPU is the nodes' sum and memory the largest
+    node's."""
     ids = ctx.keys.rsa_ids
+    nodes = (server, *others)
     procs = 2
     join_timeout = 60.0 + size * 0.12
     configs = [
         base_config(
-            server,
+            nodes[p % len(nodes)],
             ctx.keys.rsa_path,
             "scale-holder",
             count=size // procs + (1 if p < size % procs else 0),
@@ -464,17 +470,18 @@ async def scale_run(ctx: Ctx, server: Server, *, size: int, hold: float) -> Metr
     out: Metrics = {}
     async with Fleet(configs) as fleet:
         t0 = time.monotonic()
-        s0 = server.cpu()
+        s0 = sum(n.cpu() for n in nodes)
         ready = await fleet.all("ready", join_timeout + 60)
         join_secs = time.monotonic() - t0
         joined = sum(int(r["joined"]) for r in ready)
         ctx.note_errors(ready)
         out["peers joined"] = joined
         out["join phase s"] = join_secs
-        out["join phase server CPU s"] = server.cpu() - s0
-        _check_alive(server)
+        out["join phase server CPU s"] = sum(n.cpu() for n in nodes) - s0
+        for node in nodes:
+            _check_alive(node)
         # hold
-        meter = Meter(server, fleet).start()
+        meter = Meter(server, fleet, others).start()
         await fleet.broadcast({"cmd": "mark"})
         marks = await fleet.all("marked", 30)
         await asyncio.sleep(hold)
@@ -514,10 +521,11 @@ async def scale_run(ctx: Ctx, server: Server, *, size: int, hold: float) -> Metr
         out["connected at end, % of joined"] = (
             100 * conn / max(1, sum(int(r["peers"]) for r in final))
         )
-        mem = server.memory_mib()
-        out["RSS at end MiB"] = mem.get("VmRSS", math.nan)
-        out["peak RSS MiB"] = mem.get("VmHWM", math.nan)
-    _check_alive(server)
+        mems = [n.memory_mib() for n in nodes]
+        out["RSS at end MiB"] = max(m.get("VmRSS", math.nan) for m in mems)
+        out["peak RSS MiB"] = max(m.get("VmHWM", math.nan) for m in mems)
+    for node in nodes:
+        _check_alive(node)
     return out
 
 
