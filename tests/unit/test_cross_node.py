@@ -159,9 +159,10 @@ def test_routes_are_dropped_with_their_socket_or_node() -> None:
     routes.ask(SB, 2, Asked(NodeId("n3"), SocketId("sc"), "Y"))
     routes.answered(SB, 1, connected=True)
     assert routes.sending(SB) == 1 and routes.pending(SB) == 1
-    assert routes.sink_nodes(SB) == {N1, NodeId("n3")}
+    assert routes.sink(SB, "X.dialer") == N1 and routes.sink(SB, "Y.dialer") == NodeId("n3")
     routes.drop_node(N1)
-    assert routes.sink_nodes(SB) == {NodeId("n3")} and routes.sending(SB) == 0
+    assert routes.sink(SB, "X.dialer") is None and routes.sending(SB) == 0
+    assert routes.sink(SB, "Y.dialer") == NodeId("n3")
     routes.cancel(SB, Asked(NodeId("n3"), SocketId("sc"), "Y"))
     assert len(routes) == 0
     routes.ask(SB, 3, Asked(N1, SA, "Z"))

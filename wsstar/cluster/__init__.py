@@ -12,4 +12,9 @@ The layers, as in the rest of wsstar:
 * :mod:`~wsstar.cluster.redis_bus`: the only module that talks to Redis:
   scripts that change the shared directory and publish the change atomically,
   the subscriber, liveness keys, and resynchronisation after an outage.
+* :mod:`~wsstar.cluster.frames`: the wire form of node links; no I/O.
+* :mod:`~wsstar.cluster.links`: direct TCP links between nodes, found through
+  Redis, for dials and relayed bytes between their sockets.  What travels on
+  them is decided by the rules (:mod:`wsstar.star.routes`) and the service
+  (:mod:`wsstar.server.crossing`).
 """

@@ -95,6 +95,8 @@ class NodeLinks:
         self._out: dict[NodeId, _Outbound] = {}
         self._server: asyncio.Server | None = None
         self._inbound: dict[NodeId, asyncio.StreamWriter] = {}
+        #: Every accepted connection, presented or not, to close on stopping.
+        self._accepted_writers: set[asyncio.StreamWriter] = set()
         self._readers: set[asyncio.Task[None]] = set()
         #: Bytes written to and read from other nodes, for the metrics.
         self.bytes_out = 0
@@ -111,12 +113,14 @@ class NodeLinks:
             self._server.close()
         for link in list(self._out.values()):
             self._drop(link)
-        for writer in list(self._inbound.values()):
+        # Closing the connections ends their readers; cancelling is the last
+        # resort for one that does not end.
+        for writer in list(self._accepted_writers):
             writer.close()
-        for task in list(self._readers):
-            task.cancel()
         if self._readers:
             await asyncio.wait(self._readers, timeout=2)
+        for task in list(self._readers):
+            task.cancel()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -216,6 +220,7 @@ class NodeLinks:
         task = asyncio.current_task()
         assert task is not None
         self._readers.add(task)
+        self._accepted_writers.add(writer)
         node: NodeId | None = None
         decoder = frames.FrameReader()
         try:
@@ -234,10 +239,13 @@ class NodeLinks:
                     self._handler.link_message(node, header, payload)
         except frames.BadFrame as exc:
             log.warning("closing the link from cluster node %s: %s", node or "?", exc)
-        except (ConnectionError, OSError, TimeoutError):
+        except (ConnectionError, OSError, TimeoutError, asyncio.CancelledError):
+            # Cancelled only when stopping: the server's callback would
+            # report a cancelled handler as an error.
             pass
         finally:
             self._readers.discard(task)
+            self._accepted_writers.discard(writer)
             writer.close()
             if node is not None and self._inbound.get(node) is writer:
                 del self._inbound[node]

@@ -172,9 +172,11 @@ class Crossing:
             self.send(node, ["gone", sid])
         self._full.pop(sid, None)
 
-    def sink_written(self, sid: SocketId, session: Session) -> None:
-        """A chunk from another node was written to a local socket: if it is
-        now too far behind, the nodes feeding it hold their senders."""
+    def sink_written(self, sid: SocketId, session: Session, node: NodeId) -> None:
+        """A chunk from ``node`` was written to a local socket: while the
+        socket is too far behind, every such chunk tells its node so, and
+        that node holds the senders feeding it (it may have let them go
+        meanwhile, after cutting a stalled stream)."""
         config = self._service.config
         if (
             session.backlog() <= config.relay_buffer_limit
@@ -185,9 +187,8 @@ class Crossing:
         if told is None:
             told = self._full[sid] = set()
             self._service.watch_sink(Owner(self.node, sid), session)
-        for node in self._service.core.routes.sink_nodes(sid) - told:
-            told.add(node)
-            self.send(node, ["full", sid, session.sent_bytes])
+        told.add(node)
+        self.send(node, ["full", sid, session.sent_bytes])
 
     def sink_drained(self, sid: SocketId) -> None:
         for node in self._full.pop(sid, ()):
@@ -282,7 +283,7 @@ class Crossing:
         session = self._service.local_session(sid)
         if session is not None:
             session.send_binary(codec.chunk_head(stream), payload)
-            self.sink_written(sid, session)
+            self.sink_written(sid, session, node)
 
     def _stream_event(self, node: NodeId, args: list[object], _: bytes) -> None:
         owner = Owner(node, SocketId(str(args[0])))
@@ -313,7 +314,7 @@ class Crossing:
     def _sink_full(self, node: NodeId, args: list[object], _: bytes) -> None:
         sink = Owner(node, SocketId(str(args[0])))
         sent = int(str(args[1]))
-        self.progress[sink] = sent
+        self.progress.setdefault(sink, sent)
         for source, _name in self._service.core.streams.feeding(sink):
             self._service.hold(source, sink, sent)
 

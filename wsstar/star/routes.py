@@ -57,11 +57,6 @@ class Routes:
         routes = self._sockets.get(sid)
         return routes.source.get(name) if routes is not None else None
 
-    def sink_nodes(self, sid: SocketId) -> set[NodeId]:
-        """The nodes keeping streams this socket receives."""
-        routes = self._sockets.get(sid)
-        return set(routes.sink.values()) if routes is not None else set()
-
     def pending(self, sid: SocketId) -> int:
         """Remote dials waiting for this socket's answer."""
         routes = self._sockets.get(sid)
