@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import cast
 
+import pytest
+
 from tests.support.wait import eventually
-from wsstar.directory import LOCAL_NODE, Owner, SocketId
+from wsstar.directory import LOCAL_NODE, NodeId, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.server.engineio import Session, text_frame
-from wsstar.server.fanout import MAX_BUFFERED_BYTES, MAX_QUEUED_PACKETS, AnnouncementFanout
+from wsstar.server.fanout import (
+    DELAY_PER_PEER,
+    MAX_BUFFERED_BYTES,
+    MAX_QUEUED_PACKETS,
+    AnnouncementFanout,
+)
 from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import Announce
 from wsstar.star.rendezvous import Rendezvous, Settings
@@ -92,6 +100,21 @@ async def test_gathered_announcements_go_out_after_a_short_delay() -> None:
     await eventually(lambda: bool(a.written), timeout=1.0, what="the batch to go out")
     assert a.written == [frame("/b")]
     assert b.written == []
+
+
+async def test_the_gathering_wait_follows_the_whole_swarm_not_this_node_s_sockets() -> None:
+    """Two nodes of one swarm each flush as often as one server would: the
+    wait is set by every node's peers, not by this node's share of them."""
+    a = FakeSession()
+    core, fanout = setup("a", a=a)
+    other = NodeId("other")
+    for i in range(5000):
+        core.directory.claim(f"/remote{i}", Owner(other, SocketId(f"r{i}")))
+    loop = asyncio.get_running_loop()
+    fanout.add(Announce("/remote0", None, join=True))
+    assert fanout._timer is not None
+    assert fanout._timer.when() - loop.time() == pytest.approx(DELAY_PER_PEER * 5001, abs=0.01)
+    fanout.close()
 
 
 async def test_a_session_that_cannot_take_frames_gets_queued_packets() -> None:

@@ -8,10 +8,14 @@ them.  Here announcements made close together are gathered and go out
 together: their websocket frames are built once, and each recipient gets all
 of them in a single write of the very same bytes.
 
-The wait before a gathered batch goes out grows with the number of joined
-sockets (:data:`DELAY_PER_SOCKET`, at most :data:`MAX_DELAY`), so a flush
-costs at most a fixed share of the process however often peers join, while a
-small server still announces within milliseconds.
+The wait before a gathered batch goes out grows with the size of the swarm
+(:data:`DELAY_PER_PEER`, at most :data:`MAX_DELAY`), so a flush costs at most
+a fixed share of the process however often peers join, while a small server
+still announces within milliseconds.  The whole swarm, not this node's
+sockets: each socket then gets batches as often as on one server, and the
+nodes of a cluster together write no more than one server would (with the
+delay set by their own sockets, two nodes would each flush twice as often,
+and the pair would spend twice the CPU).
 
 Each socket's immediate announcements are drawn from its
 :class:`~wsstar.star.announce.AnnouncementBudget`: a burst of joins costs each
@@ -30,8 +34,8 @@ from wsstar.star.announce import AnnouncementBudget
 from wsstar.star.effects import Announce
 from wsstar.wire import codec
 
-#: Seconds of gathering per joined socket before a batch goes out.
-DELAY_PER_SOCKET = 20e-6
+#: Seconds of gathering per joined peer of the swarm before a batch goes out.
+DELAY_PER_PEER = 20e-6
 #: The longest a join waits to be announced; well inside the one second
 #: within which a new peer must be known to everyone.
 MAX_DELAY = 0.25
@@ -90,7 +94,7 @@ class AnnouncementFanout:
             return
         self._joins[address] = announcement.skip
         if self._timer is None:
-            delay = min(MAX_DELAY, DELAY_PER_SOCKET * len(self._directory.local_sockets()))
+            delay = min(MAX_DELAY, DELAY_PER_PEER * len(self._directory))
             self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
 
     def close(self) -> None:
