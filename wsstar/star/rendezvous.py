@@ -590,7 +590,8 @@ class Rendezvous:
     def remote_stream_event(
         self, owner: Owner, event: str, args: tuple[object, ...]
     ) -> list[Effect]:
-        """A pull-stream event from another node's socket, for a stream kept here."""
+        """A pull-stream event from ``owner``, a socket of another node (or,
+        through :meth:`stream_event`, of this one), for a stream kept here."""
         parsed = parse_stream_event(event)
         if parsed is None:
             return []
@@ -660,20 +661,8 @@ class Rendezvous:
 
     def stream_event(self, sid: SocketId, event: str, args: tuple[object, ...]) -> list[Effect]:
         """Route one ``socket.io-pull-stream.*`` event; unknown streams are ignored."""
-        parsed = parse_stream_event(event)
         state = self._sockets.get(sid)
-        if parsed is None or state is None:
-            return []
-        kind, name = parsed
-        if kind is StreamEvent.ACCEPT:
-            return list(self.streams.accept(state.owner, name))
-        value = args[0] if args else None
-        if kind is StreamEvent.ERROR:
-            return list(self.streams.end(state.owner, name, value))
-        chunk = to_chunk(value)
-        if chunk is None:
-            return []
-        return list(self.streams.queue(state.owner, name, chunk))
+        return self.remote_stream_event(state.owner, event, args) if state is not None else []
 
     # -- introspection (metrics, health, tests) -------------------------------------
 
