@@ -630,13 +630,14 @@ async def formation_run(
         def cpu() -> float:
             return sum(n.cpu() for n in nodes)
 
-        s0 = cpu()
+        s0, l0 = cpu(), fleet.cpu()
         await fleet.broadcast({"cmd": "go"})
         formed = await fleet.all("formed", deadline)
         ctx.note_errors(formed)
         out["joined"] = sum(int(r["joined"]) for r in formed)
         out["formation s"] = _span(formed)
         out["formation server CPU s"] = cpu() - s0
+        out["formation load generator CPU s"] = fleet.cpu() - l0
         out["ws-peer received per peer, formation"] = sum(int(r["received"]) for r in formed) / max(
             1, out["joined"]
         )
@@ -644,13 +645,14 @@ async def formation_run(
             _check_alive(node)
         if formed_check is not None:
             out.update(await formed_check())
-        s0 = cpu()
+        s0, l0 = cpu(), fleet.cpu()
         await fleet.broadcast({"cmd": "storm"})
         rejoined = await fleet.all("rejoined", deadline)
         ctx.note_errors(rejoined)
         out["rejoined after the storm"] = sum(int(r["joined"]) for r in rejoined)
         out["storm: drop to all rejoined s"] = _span(rejoined)
         out["storm server CPU s"] = cpu() - s0
+        out["storm load generator CPU s"] = fleet.cpu() - l0
         reports = await _ask_all(fleet, {"cmd": "report"}, "report", 60)
         out["connected at end, % of peers"] = (
             100 * sum(int(r["connected"]) for r in reports) / max(1, size)

@@ -150,3 +150,15 @@ def test_sockets_have_budgets_of_their_own_and_forgotten_ones_start_afresh() -> 
 def test_a_budget_must_be_positive() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         AnnouncementBudget(0, 10.0)
+
+
+def test_the_rounds_share_of_a_period_is_what_the_joins_heard_left() -> None:
+    budget = AnnouncementBudget(100, 10.0)
+    assert budget.per_period == 11  # 10 a second, and one to spare
+    assert budget.rounds_share(S, 10) == 10  # a quiet socket: all of it
+    budget.take(S, 4, now=0.0)
+    assert budget.rounds_share(S, 10) == 7
+    budget.spend(S, 100, now=0.0)  # a replay
+    assert budget.rounds_share(S, 10) == 0
+    budget.end_period()
+    assert budget.rounds_share(S, 30) == 11

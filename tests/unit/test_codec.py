@@ -89,8 +89,9 @@ def test_chunk_heads_are_recognised_only_in_their_usual_form(text: str, stream: 
     [[], ["/ip4/a"], ["/ip4/127.0.0.1/tcp/1/ws/p2p-websocket-star/ipfs/QmA", 'q"\\\n\x1f', "ü✓"]],
 )
 def test_a_join_ack_from_quoted_peers_is_the_same_text(peers: list[str]) -> None:
-    expected = codec.encode(codec.ACK, list(join_ack(Joined(peers))), 42)
-    assert codec.joined_ack(42, [codec.quote(p) for p in peers]) == expected
+    listed = codec.quoted_list([codec.quote(p) for p in peers])
+    expected = codec.encode(codec.ACK, list(join_ack(Joined(peers, listed))), 42)
+    assert codec.joined_ack(42, listed) == expected
 
 
 @pytest.mark.parametrize(

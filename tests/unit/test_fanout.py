@@ -193,3 +193,32 @@ async def test_the_rounds_share_waits_for_the_tickers_flush() -> None:
     assert a.written == [] and b.written == [frame("/a")]
     fanout.flush(rounds=True)
     assert a.written == [frame("/b")]
+
+
+async def test_joins_heard_take_the_place_of_the_rounds_share_for_one_period() -> None:
+    sessions = {sid: FakeSession() for sid in ("l", "j1", "j2", "j3")}
+    # 20 per 10 s: 2 a second, 3 a period with the one to spare.
+    budget = AnnouncementBudget(20, 10.0)
+    assert budget.per_period == 3
+    _, fanout = setup(*sessions, budget=budget, **sessions)
+    for sid in ("j1", "j2", "j3"):
+        fanout.add(Announce(f"/{sid}", o(sid), join=True))
+    fanout.flush()
+    assert sessions["l"].written == [frame("/j1") + frame("/j2") + frame("/j3")]
+
+    def rounds() -> None:
+        for sid in sessions:
+            fanout.add(Announce(f"/{sid}", o(sid)))
+        fanout.flush(rounds=True)
+
+    for session in sessions.values():
+        session.written.clear()
+    rounds()
+    assert sessions["l"].written == []  # it heard three joins: news enough
+    assert sessions["j1"].written == [frame("/l")]  # two joins, one repeat
+    assert fanout.deferred == 3 + 3 * 2  # l's three repeats, two of each joiner's
+    for session in sessions.values():
+        session.written.clear()
+    rounds()  # a new period: every socket its whole share
+    assert sessions["l"].written == [frame("/j1") + frame("/j2") + frame("/j3")]
+    assert sessions["j1"].written == [frame("/l") + frame("/j2") + frame("/j3")]

@@ -9,9 +9,10 @@ from tests.support.identity import Identity, marshalled_rsa, sha256_peer_id
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
 from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit, Replay
-from wsstar.star.rendezvous import Rendezvous, Settings, make_nonce, to_chunk
+from wsstar.star.rendezvous import LISTING_REUSE, Rendezvous, Settings, make_nonce, to_chunk
+from wsstar.wire import codec
 from wsstar.wire.reasons import Reason, Refusal
-from wsstar.wire.replies import CONNECTED, ListenerError, join_ack, refusal_ack
+from wsstar.wire.replies import CONNECTED, Joined, ListenerError, join_ack, refusal_ack
 from wsstar.wire.requests import DialRequest, JoinRequest, LeaveRequest
 
 PORT = 9090
@@ -427,6 +428,7 @@ def test_a_join_ack_in_a_large_swarm_lists_the_newest_half_and_a_sample_of_the_r
     for i in range(30):
         r.connect(f"s{i}")
         join_(r, f"s{i}", f"/{i}", "")
+        clock.now += 1.0
     r.connect("new")
     (_, _, peers), _ = join_(r, "new", "/new", "")
     assert isinstance(peers, list) and len(peers) == 10 and len(set(peers)) == 10
@@ -438,6 +440,43 @@ def test_a_join_ack_in_a_large_swarm_lists_the_newest_half_and_a_sample_of_the_r
         small.connect(f"s{i}")
         reply, _ = join_(small, f"s{i}", f"/{i}", "")
     assert reply == (None, None, [f"/{i}" for i in range(10)])
+
+
+def test_joins_of_a_moment_in_a_large_swarm_share_one_drawn_list(clock: Clock) -> None:
+    r = make(clock, crypto_challenge=False, strict_multiaddr=False, join_peers_limit=10)
+    for i in range(30):
+        r.connect(f"s{i}")
+        join_(r, f"s{i}", f"/{i}", "")
+        clock.now += 1.0
+
+    def listed(sid: str, address: str) -> Joined:
+        r.connect(sid)
+        reply, _ = r.join(SocketId(sid), JoinRequest(address, ""))
+        assert isinstance(reply, Joined)
+        assert reply.listed == codec.quoted_list([codec.quote(p) for p in reply.peers])
+        return reply
+
+    first = listed("n1", "/n1")
+    clock.now += LISTING_REUSE / 2
+    second = listed("n2", "/n2")
+    assert second.peers is first.peers and second.listed is first.listed
+    assert "/n1" not in second.peers  # it reaches n2 in its replay
+    # A join the list names gets one without itself, and a listed peer that
+    # leaves takes the list with it.
+    again = listed("again", first.peers[0])
+    assert first.peers[0] not in again.peers
+    gone = again.peers[0]
+    r.disconnect(SocketId(next(f"s{i}" for i in range(30) if f"/{i}" == gone)))
+    after = listed("n3", "/n3")
+    assert gone not in after.peers and after.peers is not again.peers
+    # Past the reuse time the list is drawn again.
+    clock.now += LISTING_REUSE * 2
+    assert listed("n4", "/n4").peers is not after.peers
+    # n2's replay adds the joins since its list was drawn, n1's among them.
+    clock.now += 1.0
+    due = r.announcements_due(clock.now)
+    replays = {e.to.socket: e.addresses for e in due if isinstance(e, Replay)}
+    assert "/n1" in replays[SocketId("n2")]
 
 
 def test_a_new_socket_hears_again_of_what_it_was_told_before_it_listened(clock: Clock) -> None:

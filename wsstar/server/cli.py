@@ -231,6 +231,12 @@ async def _serve(
     except OSError:
         await runner.cleanup()
         raise
+    # Before anything says the server is ready: a SIGTERM sent as soon as it
+    # does must stop it cleanly, not kill it with its state file left behind.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     if config.state_file and place is None:
         write_state(
             config.state_file,
@@ -239,10 +245,6 @@ async def _serve(
     # The bound port, not the one asked for (0 picks a free one), with an
     # IPv6 host bracketed; printed last, as the sign that all is ready.
     print(f"Listening on: {site.name}", flush=True)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("stopping")
     if config.state_file and place is None:

@@ -110,6 +110,14 @@ class AnnouncementFanout:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        budget = self._budget
+        try:
+            self._flush(rounds)
+        finally:
+            if rounds and budget is not None:
+                budget.end_period()
+
+    def _flush(self, rounds: bool) -> None:
         joins, self._joins = self._joins, {}
         pending = [(address, skip, True) for address, skip in joins.items()]
         if rounds:
@@ -119,16 +127,17 @@ class AnnouncementFanout:
         directory = self._directory
         # An address that left before its announcement went out is not
         # announced: nobody could reach it.  Joins come first, so that a
-        # socket short of budget drops the oldest of them and keeps the
-        # rounds' share: every write is then the tail of one list.
+        # socket short of budget drops the oldest of them and the end of
+        # the rounds' share: every write is then one run of the list.
         live = [item for item in pending if directory.owner(item[0]) is not None]
         if not live:
             return
         join_count = sum(join for _, _, join in live)
+        round_count = len(live) - join_count
         quote = self._quote
         texts = [codec.peer_announcement(quote(address)) for address, _, _ in live]
         frames = [text_frame("4" + text) for text in texts]
-        tails: dict[int, bytes] = {}
+        runs: dict[tuple[int, int], bytes] = {}
         # Only this node's sockets are written to; a skipped owner elsewhere
         # is another node's business.
         node = directory.node
@@ -136,24 +145,31 @@ class AnnouncementFanout:
         budget, now = self._budget, self._clock()
         for sid in directory.local_sockets():
             if sid not in skips:
-                granted = join_count if budget is None else budget.take(sid, join_count, now)
-                self.deferred += join_count - granted
-                start = join_count - granted
-                if start < len(live):
-                    frame_bytes = tails.get(start)
+                if budget is None:
+                    start, end = 0, len(live)
+                else:
+                    granted = budget.take(sid, join_count, now)
+                    share = budget.rounds_share(sid, round_count)
+                    self.deferred += len(live) - granted - share
+                    start, end = join_count - granted, join_count + share
+                if start < end:
+                    frame_bytes = runs.get((start, end))
                     if frame_bytes is None:
-                        frame_bytes = tails[start] = b"".join(frames[start:])
-                    self._send(sid, frame_bytes, texts[start:])
+                        frame_bytes = runs[start, end] = b"".join(frames[start:end])
+                    self._send(sid, frame_bytes, texts[start:end])
                 continue
-            mine = [
-                i
-                for i, (_, skip, _) in enumerate(live)
-                if skip is None or skip.socket != sid or skip.node != node
-            ]
-            wanted = sum(live[i][2] for i in mine)
-            granted = wanted if budget is None else budget.take(sid, wanted, now)
-            self.deferred += wanted - granted
-            chosen = mine[wanted - granted :]
+            mine_joins: list[int] = []
+            mine_rounds: list[int] = []
+            for i, (_, skip, join) in enumerate(live):
+                if skip is None or skip.socket != sid or skip.node != node:
+                    (mine_joins if join else mine_rounds).append(i)
+            if budget is None:
+                chosen = mine_joins + mine_rounds
+            else:
+                granted = budget.take(sid, len(mine_joins), now)
+                share = budget.rounds_share(sid, len(mine_rounds))
+                self.deferred += len(mine_joins) + len(mine_rounds) - granted - share
+                chosen = mine_joins[len(mine_joins) - granted :] + mine_rounds[:share]
             if chosen:
                 self._send(sid, b"".join(frames[i] for i in chosen), [texts[i] for i in chosen])
 

@@ -120,8 +120,8 @@ class _StateCollector(Collector):
         )
         yield CounterMetricFamily(
             "wsstar_announcements_deferred",
-            "join announcements not sent at once because their recipient's budget was spent "
-            "(it hears of them in the re-announcement rounds)",
+            "announcements not sent because their recipient's budget was spent "
+            "(it hears of those addresses in a later re-announcement round)",
             value=service.fanout.deferred,
         )
         yield GaugeMetricFamily(

@@ -35,7 +35,7 @@ from wsstar.server.dials import DialBook, DialRecord
 from wsstar.server.engineio import Session, SocketServer
 from wsstar.server.fanout import AnnouncementFanout
 from wsstar.server.logtext import LogThrottle, fields, printable
-from wsstar.star.announce import AnnouncementBudget
+from wsstar.star.announce import AnnouncementBudget, rounds_period
 from wsstar.star.effects import (
     Announce,
     AnswerDial,
@@ -222,7 +222,7 @@ class RendezvousService:
         """The one periodic task: announcement rounds, and now and then a sweep
         of per-address limit state left by departed clients."""
         tick = min(0.25, self.config.announce_interval / 4)
-        round_period = min(1.0, self.config.announce_interval / 4)
+        round_period = rounds_period(self.config.announce_interval)
         next_round = time.monotonic()
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
@@ -231,9 +231,7 @@ class RendezvousService:
             try:
                 self.perform(self.core.announcements_due(now))
                 if now >= next_round:
-                    # The rounds' share goes out in one batch a second (or
-                    # more often with a short interval), with any joins
-                    # gathered.
+                    # The rounds' share goes out with any joins gathered.
                     next_round = now + round_period
                     self.fanout.flush(rounds=True)
                 self._relay_tick(now)
@@ -474,7 +472,7 @@ class RendezvousService:
         reply, effects = self.core.join(sid, request)
         self.perform(effects)
         if isinstance(reply, Joined):
-            client.session.send_text(codec.joined_ack(ack_id, self.core.quoted(reply.peers)))
+            client.session.send_text(codec.joined_ack(ack_id, reply.listed))
         else:
             self._ack(client, ack_id, join_ack(reply))
         if isinstance(reply, Refusal):

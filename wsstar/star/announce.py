@@ -10,9 +10,17 @@ The schedule is pure: it is given the time and says which addresses are due.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from wsstar.directory import SocketId
+
+
+def rounds_period(interval: float) -> float:
+    """Seconds between the batches that carry the rounds' share: once a
+    second, or a quarter of a short interval.  They are repeats, in no hurry,
+    and each batch costs a write to every socket."""
+    return min(1.0, interval / 4)
 
 
 class AnnouncementSchedule:
@@ -121,6 +129,12 @@ class AnnouncementBudget:
     budget (or all it is offered) before it is given any: in a burst it then
     gets one write a second, not one per batch of joins.
 
+    The rounds' share of a period is cut by what the socket heard in it (its
+    joins and its replay), so that in a burst it hears about ``budget`` per
+    interval in all rather than twice that: the joins are news, the rounds'
+    addresses come round again.  Outside a burst the joins heard are few and
+    nothing is cut.
+
     Pure: it is given the time, and knows sockets only by their id.
     """
 
@@ -130,8 +144,14 @@ class AnnouncementBudget:
         self.capacity = float(budget)
         self.rate = budget / interval
         self.batch = max(1, budget // 10)
+        #: What a socket may hear in one rounds' period, joins included.  One
+        #: more than the budget's pace: the rounds' share of a period is that
+        #: pace give or take one, and an idle socket must get all of it.
+        self.per_period = math.ceil(self.rate * rounds_period(interval)) + 1
         #: Socket → (tokens, when they were counted).
         self._buckets: dict[SocketId, tuple[float, float]] = {}
+        #: Socket → announcements it heard since the period began.
+        self._heard: dict[SocketId, int] = {}
 
     def _tokens(self, sid: SocketId, now: float) -> float:
         held = self._buckets.get(sid)
@@ -150,13 +170,25 @@ class AnnouncementBudget:
         if granted < min(wanted, self.batch):
             return 0
         self._buckets[sid] = (tokens - granted, now)
+        self._heard[sid] = self._heard.get(sid, 0) + granted
         return granted
 
     def spend(self, sid: SocketId, count: int, now: float) -> None:
         """Count ``count`` announcements ``sid`` received anyway (its early
         replay, itself bounded by the budget) against what it may receive next."""
         self._buckets[sid] = (max(0.0, self._tokens(sid, now) - count), now)
+        self._heard[sid] = self._heard.get(sid, 0) + count
+
+    def rounds_share(self, sid: SocketId, offered: int) -> int:
+        """How many of the ``offered`` re-announcements of this period
+        ``sid`` is sent: what the joins it heard in the period left."""
+        return max(0, min(offered, self.per_period - self._heard.get(sid, 0)))
+
+    def end_period(self) -> None:
+        """The rounds' share of a period has gone out: count afresh."""
+        self._heard.clear()
 
     def forget(self, sid: SocketId) -> None:
         """The socket is gone."""
         self._buckets.pop(sid, None)
+        self._heard.pop(sid, None)

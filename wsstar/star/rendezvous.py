@@ -92,6 +92,14 @@ class Settings:
     join_replay_delay: float = 0.75
 
 
+#: Seconds for which the peer list drawn for a join ack in a swarm above the
+#: limit is given to the joins that follow: in a burst they would each draw
+#: and encode a list of ``join_peers_limit`` peers, about a megabyte of work
+#: per join, for lists that differ only by the last few joins (which reach
+#: them in their replay instead).
+LISTING_REUSE = 0.1
+
+
 @dataclass(slots=True)
 class Stats:
     """Counters behind the ``rendezvous_*`` metrics.
@@ -120,6 +128,17 @@ class _Challenge:
     key: PublicKey
     nonce: str
     expires: float
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A join ack's peer list, drawn once and given to the joins of a moment."""
+
+    peers: list[str]
+    members: frozenset[str]
+    #: The list's JSON text, encoded once for all who get it.
+    text: str
+    drawn: float
 
 
 @dataclass(slots=True)
@@ -168,14 +187,16 @@ class Rendezvous:
         self._clock = clock
         self._nonce = nonce_factory
         self._rng = rng if rng is not None else random.Random()
-        #: Joins waiting for their replay, in the order they are due:
-        #: (due, socket, the peers its ack listed, when it joined).
+        #: Joins waiting for their replay, in the order they are due: (due,
+        #: socket, the peers its ack listed, when that list was drawn).
         self._replays: deque[tuple[float, SocketId, list[str], float]] = deque()
         #: Recent joins, (when, address), newest last: what a replay adds to
         #: the ack's list.  Kept as long as a replay may need it.
         self._recent_joins: deque[tuple[float, str]] = deque()
-        #: Joined address → its JSON string literal (see :meth:`quoted`).
+        #: Joined address → its JSON string literal (see :meth:`quote`).
         self._quoted: dict[str, str] = {}
+        #: The peer list the last join ack listed in a large swarm.
+        self._listing: _Listing | None = None
         self._sockets: dict[SocketId, _Socket] = {}
         self._dials: dict[DialKey, _PendingDial] = {}
         #: Peer ids admitted in a private swarm (None: everyone).  Replaced,
@@ -332,22 +353,35 @@ class Rendezvous:
         if address not in self._quoted:
             self._quoted[address] = codec.quote(address)
         self.stats.joins_success += 1
-        others = self._peer_list(address)
+        listing = self._listing_for(address, now)
         self._recent_joins.append((now, address))
-        self._replays.append(
-            (now + self.settings.join_replay_delay, state.owner.socket, others, now)
-        )
+        due = now + self.settings.join_replay_delay
+        self._replays.append((due, state.owner.socket, listing.peers, listing.drawn))
         announcement = self._announcement(address, join=True)
-        return Joined(others), [announcement] if announcement is not None else []
+        reply = Joined(listing.peers, listing.text)
+        return reply, [announcement] if announcement is not None else []
 
-    def _peer_list(self, address: str) -> list[str]:
+    def _listing_for(self, address: str, now: float) -> _Listing:
         """The peers a join ack lists: everyone, or in a swarm larger than the
         limit the most recent half of it and a random sample of the rest, so
-        that both newcomers and long-standing peers are found at once."""
+        that both newcomers and long-standing peers are found at once.  A
+        large swarm's list is given again for :data:`LISTING_REUSE` seconds
+        to joins it does not list."""
+        directory = self.directory
+        if len(directory) - 1 <= self.settings.join_peers_limit:
+            self._listing = None
+            peers = [a for a in directory.addresses() if a != address]
+            return _Listing(peers, frozenset(), codec.quoted_list(self._quote_all(peers)), now)
+        listing = self._listing
+        if listing is None or listing.drawn + LISTING_REUSE < now or address in listing.members:
+            peers = self._sample(address)
+            text = codec.quoted_list(self._quote_all(peers))
+            listing = self._listing = _Listing(peers, frozenset(peers), text, now)
+        return listing
+
+    def _sample(self, address: str) -> list[str]:
         directory = self.directory
         limit = self.settings.join_peers_limit
-        if len(directory) - 1 <= limit:
-            return [a for a in directory.addresses() if a != address]
         recent: list[str] = []
         for other in directory.newest():
             if len(recent) >= limit // 2:
@@ -389,11 +423,13 @@ class Rendezvous:
         """``address`` is no longer joined anywhere on this node's watch."""
         self.schedule.remove(address)
         self._quoted.pop(address, None)
+        if self._listing is not None and address in self._listing.members:
+            self._listing = None  # no ack lists a peer that has gone
 
-    def quoted(self, addresses: list[str]) -> list[str]:
-        """The JSON string literals of joined ``addresses``: a join ack in a
-        burst of joins lists mostly the same peers, and each is encoded once,
-        when it joins, rather than once per ack."""
+    def _quote_all(self, addresses: list[str]) -> list[str]:
+        """The JSON string literals of joined ``addresses``: join acks list
+        mostly the same peers, and each is encoded once, when it joins,
+        rather than once per ack."""
         quoted = self._quoted
         return [quoted.get(a) or codec.quote(a) for a in addresses]
 
@@ -431,17 +467,18 @@ class Rendezvous:
             if announcement is not None:
                 out.append(announcement)
         while self._replays and self._replays[0][0] <= now:
-            _, sid, told, joined = self._replays.popleft()
-            out.extend(self._replay(sid, told, joined))
-        horizon = now - self.settings.join_replay_delay
+            _, sid, told, drawn = self._replays.popleft()
+            out.extend(self._replay(sid, told, drawn))
+        # A replay adds the joins since its ack's list was drawn.
+        horizon = now - self.settings.join_replay_delay - LISTING_REUSE
         while self._recent_joins and self._recent_joins[0][0] < horizon:
             self._recent_joins.popleft()
         return out
 
-    def _replay(self, sid: SocketId, told: list[str], joined: float) -> list[Effect]:
+    def _replay(self, sid: SocketId, told: list[str], drawn: float) -> list[Effect]:
         """``ws-peer`` to one socket for the addresses announced since its
-        join and the peers its join ack listed, newest first, those still
-        joined, within its budget."""
+        join ack's list was drawn and the peers that list held, newest first,
+        those still joined, within its budget."""
         state = self._sockets.get(sid)
         if state is None:
             return []
@@ -452,7 +489,7 @@ class Rendezvous:
         limit = self.schedule.budget or self.settings.join_peers_limit
         since = []
         for when, address in reversed(self._recent_joins):
-            if when <= joined:
+            if when < drawn:
                 break
             since.append(address)
         chosen: dict[str, None] = {}

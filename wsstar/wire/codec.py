@@ -80,12 +80,17 @@ def quote(text: str) -> str:
     return _encoder.encode(text)
 
 
-def joined_ack(ack_id: int, quoted_peers: list[str]) -> str:
+def quoted_list(quoted: list[str]) -> str:
+    """The JSON array of strings already quoted (:func:`quote`)."""
+    return f"[{','.join(quoted)}]"
+
+
+def joined_ack(ack_id: int, listed: str) -> str:
     """The text of a successful join's ack, ``[null, null, peers]``, from the
-    peers already quoted (:func:`quote`): the same text :func:`encode` makes
-    of :func:`~wsstar.wire.replies.join_ack`, at a fraction of the cost when
-    the list is long."""
-    return f"{ACK}{ack_id}[null,null,[{','.join(quoted_peers)}]]"
+    peers' JSON array (:func:`quoted_list`): the same text :func:`encode`
+    makes of :func:`~wsstar.wire.replies.join_ack`, at a fraction of the cost
+    when the list is long, and none when many acks list the same peers."""
+    return f"{ACK}{ack_id}[null,null,{listed}]"
 
 
 def peer_announcement(quoted_address: str) -> str:

@@ -22,9 +22,11 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
-    """The address is joined; ``peers`` are the other joined addresses."""
+    """The address is joined; ``peers`` are the other joined addresses
+    (those listed), ``listed`` their JSON array as the ack carries it."""
 
     peers: list[str]
+    listed: str
 
 
 @dataclass(frozen=True, slots=True)
