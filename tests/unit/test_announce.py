@@ -155,10 +155,33 @@ def test_a_budget_must_be_positive() -> None:
 def test_the_rounds_share_of_a_period_is_what_the_joins_heard_left() -> None:
     budget = AnnouncementBudget(100, 10.0)
     assert budget.per_period == 11  # 10 a second, and one to spare
-    assert budget.rounds_share(S, 10) == 10  # a quiet socket: all of it
+    assert budget.rounds_share(S, 10, now=0.0) == 10  # a quiet socket: all of it
     budget.take(S, 4, now=0.0)
-    assert budget.rounds_share(S, 10) == 7
+    assert budget.rounds_share(S, 10, now=0.0) == 7
     budget.spend(S, 100, now=0.0)  # a replay
-    assert budget.rounds_share(S, 10) == 0
+    assert budget.rounds_share(S, 10, now=0.0) == 0
     budget.end_period()
-    assert budget.rounds_share(S, 30) == 11
+    assert budget.rounds_share(S, 30, now=0.0) == 11
+    # Joins that leave a repeat or two: no second write for those this period.
+    budget.end_period()
+    budget.take(S, 10, now=100.0)
+    assert budget.rounds_share(S, 10, now=100.0) == 0
+    budget.end_period()
+    assert budget.rounds_share(S, 3, now=100.0) == 3  # nothing heard: a few is all there is
+
+
+def test_a_held_socket_is_given_nothing_and_keeps_its_whole_bucket_for_its_replay() -> None:
+    budget = AnnouncementBudget(100, 10.0)
+    budget.hold(S, until=0.75)
+    assert budget.take(S, 50, now=0.2) == 0
+    assert budget.rounds_share(S, 10, now=0.2) == 0
+    budget.spend(S, 100, now=0.5)  # its replay, a little early: the hold ends
+    assert budget.rounds_share(S, 10, now=0.5) == 0  # the replay was its period's share
+    assert budget.take(S, 50, now=1.5) == 10
+    other = SocketId("t")
+    budget.hold(other, until=0.75)
+    assert budget.take(other, 50, now=0.7) == 0
+    assert budget.take(other, 50, now=0.75) == 50  # no replay came: the hold ends anyway
+    budget.hold(other, until=5.0)
+    budget.forget(other)
+    assert budget.take(other, 50, now=1.0) == 50

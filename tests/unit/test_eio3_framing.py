@@ -57,3 +57,18 @@ def test_websocket_frames() -> None:
         eio3.read_websocket_frame(b"\x03\x01")
     with pytest.raises(ProtocolError):
         eio3.read_websocket_frame("b4***")
+
+
+def test_a_v3_request_passes_under_the_v4_name_with_its_other_parameters_untouched() -> None:
+    assert eio3.v3_query("EIO=3&transport=websocket") == ("EIO=4&transport=websocket", False)
+    assert eio3.v3_query("transport=polling&EIO=3&b64=1&t=Mx%2Fa") == (
+        "transport=polling&EIO=4&b64=1&t=Mx%2Fa",
+        True,
+    )
+    assert eio3.v3_query("EIO=3&b64=true") == ("EIO=4&b64=true", True)
+    assert eio3.v3_query("EIO=3&b64=0") == ("EIO=4&b64=0", False)
+
+
+@pytest.mark.parametrize("query", ["", "EIO=4&transport=websocket", "EIO=3&EIO=4", "EIO=33"])
+def test_other_requests_are_not_v3(query: str) -> None:
+    assert eio3.v3_query(query) is None

@@ -34,9 +34,9 @@ class FakeSession:
         self.packets = 0
         self.buffered = 0
 
-    def write_frames(self, frames: bytes) -> bool:
+    def write_frames(self, frames: list[bytes]) -> bool:
         if self.websocket:
-            self.written.append(frames)
+            self.written.append(b"".join(frames))
         return self.websocket
 
     def buffered_bytes(self) -> int:
@@ -222,3 +222,31 @@ async def test_joins_heard_take_the_place_of_the_rounds_share_for_one_period() -
     rounds()  # a new period: every socket its whole share
     assert sessions["l"].written == [frame("/j1") + frame("/j2") + frame("/j3")]
     assert sessions["j1"].written == [frame("/l") + frame("/j2") + frame("/j3")]
+
+
+async def test_a_held_socket_hears_nothing_until_its_replay() -> None:
+    sessions = {sid: FakeSession() for sid in ("old", "new", "j1", "j2")}
+    core, _ = setup(*sessions, **sessions)
+    now = [0.0]
+    fanout = AnnouncementFanout(
+        core.directory,
+        lambda sid: cast(Session, sessions.get(sid)),
+        AnnouncementBudget(100, 10.0),
+        clock=lambda: now[0],
+    )
+    fanout.hold(SocketId("new"), 0.75)
+    for sid in ("j1", "j2"):
+        fanout.add(Announce(f"/{sid}", o(sid), join=True))
+    fanout.add(Announce("/old", o("old")))
+    fanout.flush(rounds=True)
+    assert sessions["new"].written == []
+    assert sessions["old"].written == [frame("/j1") + frame("/j2")]
+    assert fanout.deferred == 3
+    # Its replay is the first it hears, from its whole budget; then as anyone.
+    now[0] = 0.8
+    fanout.replay(SocketId("new"), cast(Session, sessions["new"]), ("/j2", "/j1", "/old"))
+    assert sessions["new"].written == [frame("/j2") + frame("/j1") + frame("/old")]
+    now[0] = 2.0
+    fanout.add(Announce("/j1", o("j1"), join=True))
+    fanout.flush()
+    assert sessions["new"].written[1:] == [frame("/j1")]

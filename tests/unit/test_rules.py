@@ -8,7 +8,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.support.identity import Identity, marshalled_rsa, sha256_peer_id
 from wsstar.directory import LOCAL_NODE, Owner, SocketId
 from wsstar.directory.memory import MemoryDirectory
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Emit, Replay
+from wsstar.star.effects import (
+    Announce,
+    AnswerDial,
+    AskIncoming,
+    AwaitReplay,
+    DialKey,
+    Effect,
+    Emit,
+    Replay,
+)
 from wsstar.star.rendezvous import LISTING_REUSE, Rendezvous, Settings, make_nonce, to_chunk
 from wsstar.wire import codec
 from wsstar.wire.reasons import Reason, Refusal
@@ -477,6 +486,25 @@ def test_joins_of_a_moment_in_a_large_swarm_share_one_drawn_list(clock: Clock) -
     due = r.announcements_due(clock.now)
     replays = {e.to.socket: e.addresses for e in due if isinstance(e, Replay)}
     assert "/n1" in replays[SocketId("n2")]
+
+
+def test_a_socket_joining_a_large_swarm_is_sent_nothing_until_its_replay(clock: Clock) -> None:
+    settings = Settings(crypto_challenge=False, strict_multiaddr=False, join_peers_limit=3)
+    r = Rendezvous(MemoryDirectory(), settings, 10.0, clock, announce_budget=100)
+    held = []
+    for i in range(6):
+        r.connect(f"s{i}")
+        _, effects = join_(r, f"s{i}", f"/{i}", "")
+        held.append([e for e in effects if isinstance(e, AwaitReplay)])
+    # Up to the limit the ack lists everyone and nothing is held back.
+    assert held[:4] == [[], [], [], []]
+    assert held[4:] == [[AwaitReplay(o("s4"), 0.75)], [AwaitReplay(o("s5"), 0.75)]]
+    # Without a budget every join is announced to everyone, as the reference does.
+    unbudgeted = make(clock, crypto_challenge=False, strict_multiaddr=False, join_peers_limit=3)
+    for i in range(6):
+        unbudgeted.connect(f"s{i}")
+        _, effects = join_(unbudgeted, f"s{i}", f"/{i}", "")
+        assert not any(isinstance(e, AwaitReplay) for e in effects)
 
 
 def test_a_new_socket_hears_again_of_what_it_was_told_before_it_listened(clock: Clock) -> None:

@@ -149,14 +149,14 @@ class AnnouncementFanout:
                     start, end = 0, len(live)
                 else:
                     granted = budget.take(sid, join_count, now)
-                    share = budget.rounds_share(sid, round_count)
+                    share = budget.rounds_share(sid, round_count, now)
                     self.deferred += len(live) - granted - share
                     start, end = join_count - granted, join_count + share
                 if start < end:
                     frame_bytes = runs.get((start, end))
                     if frame_bytes is None:
                         frame_bytes = runs[start, end] = b"".join(frames[start:end])
-                    self._send(sid, frame_bytes, texts[start:end])
+                    self._send(sid, [frame_bytes], texts[start:end])
                 continue
             mine_joins: list[int] = []
             mine_rounds: list[int] = []
@@ -167,11 +167,17 @@ class AnnouncementFanout:
                 chosen = mine_joins + mine_rounds
             else:
                 granted = budget.take(sid, len(mine_joins), now)
-                share = budget.rounds_share(sid, len(mine_rounds))
+                share = budget.rounds_share(sid, len(mine_rounds), now)
                 self.deferred += len(mine_joins) + len(mine_rounds) - granted - share
                 chosen = mine_joins[len(mine_joins) - granted :] + mine_rounds[:share]
             if chosen:
-                self._send(sid, b"".join(frames[i] for i in chosen), [texts[i] for i in chosen])
+                frame_bytes = b"".join(frames[i] for i in chosen)
+                self._send(sid, [frame_bytes], [texts[i] for i in chosen])
+
+    def hold(self, sid: SocketId, seconds: float) -> None:
+        """Send ``sid`` nothing for ``seconds``, until its replay (with a budget)."""
+        if self._budget is not None:
+            self._budget.hold(sid, self._clock() + seconds)
 
     def replay(self, sid: SocketId, session: Session, addresses: tuple[str, ...]) -> None:
         """Announce ``addresses`` to one session, in one write, counted
@@ -180,19 +186,19 @@ class AnnouncementFanout:
             self._budget.spend(sid, len(addresses), self._clock())
         quote = self._quote
         texts = [codec.peer_announcement(quote(address)) for address in addresses]
-        self._write(session, b"".join(text_frame("4" + text) for text in texts), texts)
+        self._write(session, [b"".join(text_frame("4" + text) for text in texts)], texts)
 
     def forget(self, sid: SocketId) -> None:
         """The socket is gone."""
         if self._budget is not None:
             self._budget.forget(sid)
 
-    def _send(self, sid: SocketId, frames: bytes, texts: list[str]) -> None:
+    def _send(self, sid: SocketId, frames: list[bytes], texts: list[str]) -> None:
         session = self._session_of(sid)
         if session is not None:
             self._write(session, frames, texts)
 
-    def _write(self, session: Session, frames: bytes, texts: list[str]) -> None:
+    def _write(self, session: Session, frames: list[bytes], texts: list[str]) -> None:
         if (
             session.queued_packets() >= MAX_QUEUED_PACKETS
             or session.buffered_bytes() > MAX_BUFFERED_BYTES

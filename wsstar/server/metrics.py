@@ -121,7 +121,8 @@ class _StateCollector(Collector):
         yield CounterMetricFamily(
             "wsstar_announcements_deferred",
             "announcements not sent because their recipient's budget was spent "
-            "(it hears of those addresses in a later re-announcement round)",
+            "or its early replay was due (it hears of those addresses there or in "
+            "a later re-announcement round)",
             value=service.fanout.deferred,
         )
         yield GaugeMetricFamily(

@@ -40,6 +40,7 @@ from wsstar.star.effects import (
     Announce,
     AnswerDial,
     AskIncoming,
+    AwaitReplay,
     DialKey,
     Effect,
     Emit,
@@ -132,6 +133,8 @@ class RendezvousService:
         self._refusal_log = LogThrottle(REFUSAL_LOG_INTERVAL, time.monotonic)
         self._ack_ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
+        #: Seconds between the ticker's runs: replays and rounds go out on them.
+        self._tick = min(0.25, config.announce_interval / 4)
         budget = (
             AnnouncementBudget(config.announce_budget, config.announce_interval)
             if config.announce_budget is not None
@@ -221,7 +224,7 @@ class RendezvousService:
     async def _announce_loop(self) -> None:
         """The one periodic task: announcement rounds, and now and then a sweep
         of per-address limit state left by departed clients."""
-        tick = min(0.25, self.config.announce_interval / 4)
+        tick = self._tick
         round_period = rounds_period(self.config.announce_interval)
         next_round = time.monotonic()
         next_sweep = time.monotonic() + SWEEP_INTERVAL
@@ -472,7 +475,7 @@ class RendezvousService:
         reply, effects = self.core.join(sid, request)
         self.perform(effects)
         if isinstance(reply, Joined):
-            client.session.send_text(codec.joined_ack(ack_id, reply.listed))
+            client.session.send_encoded(codec.joined_ack(ack_id, reply.listed))
         else:
             self._ack(client, ack_id, join_ack(reply))
         if isinstance(reply, Refusal):
@@ -557,6 +560,11 @@ class RendezvousService:
                     session = self._session_of(to)
                     if session is not None:
                         self.fanout.replay(to.socket, session, addresses)
+                case AwaitReplay(to, seconds):
+                    if to.node == self.node:
+                        # The replay goes out on the tick after it is due,
+                        # and ends the hold itself.
+                        self.fanout.hold(to.socket, seconds + self._tick)
                 case AskIncoming():
                     self._ask_incoming(effect)
                 case AnswerDial(dial, reply):

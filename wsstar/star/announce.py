@@ -133,7 +133,13 @@ class AnnouncementBudget:
     joins and its replay), so that in a burst it hears about ``budget`` per
     interval in all rather than twice that: the joins are news, the rounds'
     addresses come round again.  Outside a burst the joins heard are few and
-    nothing is cut.
+    nothing is cut.  What is left after a socket heard joins is not sent at
+    all when it is less than half a batch: the socket was written to in the
+    period already, and a write for a repeat or two costs the server and
+    the client as much as a write of many.
+
+    A socket may be *held* until its early replay (:meth:`hold`): it is
+    then given nothing, and its full bucket goes to the replay.
 
     Pure: it is given the time, and knows sockets only by their id.
     """
@@ -152,6 +158,21 @@ class AnnouncementBudget:
         self._buckets: dict[SocketId, tuple[float, float]] = {}
         #: Socket → announcements it heard since the period began.
         self._heard: dict[SocketId, int] = {}
+        #: Socket → when its early replay is due, while it is held.
+        self._held: dict[SocketId, float] = {}
+
+    def hold(self, sid: SocketId, until: float) -> None:
+        """Give ``sid`` nothing before ``until`` (or its replay, if sooner)."""
+        self._held[sid] = until
+
+    def _is_held(self, sid: SocketId, now: float) -> bool:
+        until = self._held.get(sid)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._held[sid]
+        return False
 
     def _tokens(self, sid: SocketId, now: float) -> float:
         held = self._buckets.get(sid)
@@ -162,8 +183,8 @@ class AnnouncementBudget:
 
     def take(self, sid: SocketId, wanted: int, now: float) -> int:
         """Grant up to ``wanted`` announcements to ``sid`` now; returns how many."""
-        if wanted <= 0:
-            return 0  # a round-only batch: nothing to count
+        if wanted <= 0 or self._is_held(sid, now):
+            return 0  # a round-only batch (nothing to count), or held
         tokens = self._tokens(sid, now)
         # The epsilon keeps float rounding from costing a whole announcement.
         granted = min(wanted, int(tokens + 1e-9))
@@ -175,14 +196,24 @@ class AnnouncementBudget:
 
     def spend(self, sid: SocketId, count: int, now: float) -> None:
         """Count ``count`` announcements ``sid`` received anyway (its early
-        replay, itself bounded by the budget) against what it may receive next."""
+        replay, itself bounded by the budget) against what it may receive next;
+        a held socket's replay is what it was held for."""
+        self._held.pop(sid, None)
         self._buckets[sid] = (max(0.0, self._tokens(sid, now) - count), now)
         self._heard[sid] = self._heard.get(sid, 0) + count
 
-    def rounds_share(self, sid: SocketId, offered: int) -> int:
+    def rounds_share(self, sid: SocketId, offered: int, now: float) -> int:
         """How many of the ``offered`` re-announcements of this period
         ``sid`` is sent: what the joins it heard in the period left."""
-        return max(0, min(offered, self.per_period - self._heard.get(sid, 0)))
+        if self._is_held(sid, now):
+            return 0
+        heard = self._heard.get(sid, 0)
+        share = max(0, min(offered, self.per_period - heard))
+        if heard and 2 * share < min(offered, self.batch):
+            # What the joins left is a repeat or two: in a burst a write of
+            # its own each period, for addresses that come round again.
+            return 0
+        return share
 
     def end_period(self) -> None:
         """The rounds' share of a period has gone out: count afresh."""
@@ -192,3 +223,4 @@ class AnnouncementBudget:
         """The socket is gone."""
         self._buckets.pop(sid, None)
         self._heard.pop(sid, None)
+        self._held.pop(sid, None)

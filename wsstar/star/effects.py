@@ -66,6 +66,17 @@ class Replay:
 
 
 @dataclass(frozen=True, slots=True)
+class AwaitReplay:
+    """Send ``to`` no announcements for ``seconds``, until its early replay:
+    a socket that has just joined a large swarm hears the newest of them
+    there.  Most stacks are not listening yet, and in a burst what they
+    could not hear would spend the budget the replay needs."""
+
+    to: Owner
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class AskIncoming:
     """Send ``ss-incomming`` to a listener and report its ack (or silence) back
     to :meth:`wsstar.star.rendezvous.Rendezvous.dial_answered` /
@@ -84,4 +95,4 @@ class AnswerDial:
     reply: DialReply
 
 
-Effect = Emit | Announce | Replay | AskIncoming | AnswerDial
+Effect = Emit | Announce | Replay | AwaitReplay | AskIncoming | AnswerDial

@@ -33,7 +33,15 @@ from wsstar.identity.keys import (
     shared_form,
 )
 from wsstar.star.announce import AnnouncementSchedule
-from wsstar.star.effects import Announce, AnswerDial, AskIncoming, DialKey, Effect, Replay
+from wsstar.star.effects import (
+    Announce,
+    AnswerDial,
+    AskIncoming,
+    AwaitReplay,
+    DialKey,
+    Effect,
+    Replay,
+)
 from wsstar.star.relay import StreamTable
 from wsstar.star.routes import Routes
 from wsstar.wire import codec
@@ -135,10 +143,16 @@ class _Listing:
     """A join ack's peer list, drawn once and given to the joins of a moment."""
 
     peers: list[str]
+    #: The peers of a list sampled from a large swarm; empty when the list
+    #: holds everyone (it is not given again).
     members: frozenset[str]
     #: The list's JSON text, encoded once for all who get it.
-    text: str
+    text: bytes
     drawn: float
+
+    @property
+    def sampled(self) -> bool:
+        return bool(self.members)
 
 
 @dataclass(slots=True)
@@ -355,11 +369,18 @@ class Rendezvous:
         self.stats.joins_success += 1
         listing = self._listing_for(address, now)
         self._recent_joins.append((now, address))
-        due = now + self.settings.join_replay_delay
-        self._replays.append((due, state.owner.socket, listing.peers, listing.drawn))
+        delay = self.settings.join_replay_delay
+        self._replays.append((now + delay, state.owner.socket, listing.peers, listing.drawn))
+        effects: list[Effect] = []
+        if listing.sampled and self.schedule.budget is not None:
+            # A sampled list means a large swarm, where joins come many at a
+            # time: what the socket is sent before its replay would spend
+            # its budget on news it is not listening for yet.
+            effects.append(AwaitReplay(state.owner, delay))
         announcement = self._announcement(address, join=True)
-        reply = Joined(listing.peers, listing.text)
-        return reply, [announcement] if announcement is not None else []
+        if announcement is not None:
+            effects.append(announcement)
+        return Joined(listing.peers, listing.text), effects
 
     def _listing_for(self, address: str, now: float) -> _Listing:
         """The peers a join ack lists: everyone, or in a swarm larger than the

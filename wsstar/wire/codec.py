@@ -80,17 +80,19 @@ def quote(text: str) -> str:
     return _encoder.encode(text)
 
 
-def quoted_list(quoted: list[str]) -> str:
-    """The JSON array of strings already quoted (:func:`quote`)."""
-    return f"[{','.join(quoted)}]"
+def quoted_list(quoted: list[str]) -> bytes:
+    """The JSON array of strings already quoted (:func:`quote`), as UTF-8:
+    the form in which it is written, once for every ack that lists it."""
+    return f"[{','.join(quoted)}]".encode()
 
 
-def joined_ack(ack_id: int, listed: str) -> str:
-    """The text of a successful join's ack, ``[null, null, peers]``, from the
-    peers' JSON array (:func:`quoted_list`): the same text :func:`encode`
-    makes of :func:`~wsstar.wire.replies.join_ack`, at a fraction of the cost
-    when the list is long, and none when many acks list the same peers."""
-    return f"{ACK}{ack_id}[null,null,{listed}]"
+def joined_ack(ack_id: int, listed: bytes) -> list[bytes]:
+    """The text of a successful join's ack, ``[null, null, peers]``, as UTF-8
+    pieces around the peers' JSON array (:func:`quoted_list`): the same text
+    :func:`encode` makes of :func:`~wsstar.wire.replies.join_ack`, with the
+    array left as it is.  Long arrays are shared by the acks of a moment,
+    and each ack would otherwise copy some 100 KB several times over."""
+    return [f"{ACK}{ack_id}[null,null,".encode(), listed, b"]"]
 
 
 def peer_announcement(quoted_address: str) -> str:

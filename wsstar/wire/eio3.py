@@ -33,6 +33,24 @@ _B64_PREFIX = "b4"
 MAX_PAYLOAD_PACKETS = 16
 
 
+def v3_query(query: str) -> tuple[str, bool] | None:
+    """For a protocol 3 request (``EIO=3``), its query string naming
+    protocol 4 instead, and whether it asked for binary as base64
+    (``b64=1``); None for any other request.
+
+    python-engineio refuses anything but ``EIO=4`` before looking further,
+    so a v3 request passes under the v4 name.  Parameters are matched as
+    clients send them, unencoded, and the others pass through untouched:
+    this runs for every request, and decoding and re-encoding the whole
+    query was a few percent of the server's work in a burst of connections.
+    """
+    params = query.split("&")
+    if [p for p in params if p.startswith("EIO=")] != ["EIO=3"]:
+        return None
+    b64 = next((p[4:] for p in params if p.startswith("b64=")), "")
+    return "&".join("EIO=4" if p == "EIO=3" else p for p in params), b64 in ("1", "true")
+
+
 def utf16_length(text: str) -> int:
     """Length as JavaScript counts it, which is what v3 payload headers use."""
     if text.isascii():

@@ -26,7 +26,7 @@ class Joined:
     (those listed), ``listed`` their JSON array as the ack carries it."""
 
     peers: list[str]
-    listed: str
+    listed: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -61,7 +60,7 @@ class Eio3WebSocket:
     async def send_many(self, messages: list[str | bytes]) -> None:
         await self._ws.send_many([eio3.websocket_frame(m, self._b64) for m in messages])
 
-    def write_frames(self, frames: bytes) -> bool:
+    def write_frames(self, frames: list[bytes]) -> bool:
         # Only text frames are ever pre-built, and v3 text is v4 text.
         return self._ws.write_frames(frames)
 
@@ -222,15 +221,11 @@ class DualEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def _mark_eio3(translate: Any) -> Any:
         def translate_request(*args: Any, **kwargs: Any) -> Environ:
             environ: Environ = translate(*args, **kwargs)
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            if query.get("EIO") == ["3"]:
-                # python-engineio refuses anything but EIO=4 before looking at
-                # the session; v3 requests pass that check under the v4 name and
-                # are told apart by the environ keys from here on.
+            v3 = eio3.v3_query(environ.get("QUERY_STRING", ""))
+            if v3 is not None:
+                # From here on v3 requests are told apart by the environ keys.
+                environ["QUERY_STRING"], environ[EIO3_B64] = v3
                 environ[EIO3] = True
-                environ[EIO3_B64] = query.get("b64", [""])[0] in ("1", "true")
-                query["EIO"] = ["4"]
-                environ["QUERY_STRING"] = urllib.parse.urlencode(query, doseq=True)
             return environ
 
         return translate_request

@@ -80,13 +80,16 @@ class Session(Protocol):
     def send_text(self, text: str) -> None:
         """Send one Socket.IO packet written as text."""
 
+    def send_encoded(self, parts: list[bytes]) -> None:
+        """Send one Socket.IO packet written as text, in UTF-8 pieces."""
+
     def send_binary(self, head: str, data: bytes) -> None:
         """Send a Socket.IO packet with one binary attachment."""
 
     def send_texts(self, texts: list[str]) -> None:
         """Queue several text packets."""
 
-    def write_frames(self, frames: bytes) -> bool:
+    def write_frames(self, frames: list[bytes]) -> bool:
         """Write pre-built websocket text frames now, if nothing is queued
         ahead of them; False when they must be queued as packets instead."""
 

@@ -114,20 +114,21 @@ class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         if protocol.writing_paused:
             await protocol._drain_helper()
 
-    def write_frames(self, frames: bytes) -> bool:
+    def write_frames(self, frames: list[bytes]) -> bool:
         """Write bytes that are already whole websocket frames, at once.
 
         The same announcement frames go to thousands of sockets; building
         them once and handing each transport the same bytes is what keeps
-        fan-out cheap.  False when that cannot be done here (compression on,
-        transport closing): the caller then queues the packets instead.
-        There is no drain: the caller bounds what it writes by
-        :meth:`buffered_bytes`.
+        fan-out cheap.  They come in pieces so that a part many frames
+        share (a join ack's peer list) is written from where it is.  False
+        when that cannot be done here (compression on, transport closing):
+        the caller then queues the packets instead.  There is no drain: the
+        caller bounds what it writes by :meth:`buffered_bytes`.
         """
         transport = self._transport()
         if self._sock.compress or transport is None:
             return False
-        transport.write(frames)
+        transport.writelines(frames)
         return True
 
     def buffered_bytes(self) -> int:
@@ -162,7 +163,7 @@ class FrameChannel(Protocol):
 
     async def send_many(self, messages: list[str | bytes]) -> None: ...
 
-    def write_frames(self, frames: bytes) -> bool: ...
+    def write_frames(self, frames: list[bytes]) -> bool: ...
 
     def buffered_bytes(self) -> int: ...
 
@@ -250,7 +251,7 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
     _low_water = 0
     _low_packets = 0
 
-    def write_frames(self, frames: bytes) -> bool:
+    def write_frames(self, frames: list[bytes]) -> bool:
         """Write whole websocket frames now, bypassing the send queue.
 
         Only when nothing is queued ahead of them, so the client sees frames
@@ -323,18 +324,28 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
         """
         if self.closed or self.closing:
             return
-        if (
-            len(text) >= DIRECT_TEXT_MIN
-            and (channel := self._direct_channel())
-            and channel.write_frames(text_frame("4" + text))
-        ):
-            # A large reply (a join ack lists every peer) is written at once
-            # and held only as the bytes on their way out, instead of as
-            # several encoded copies waiting in the queue.  Small packets
-            # still go through the queue: the writer sends all that a busy
-            # socket has queued with one system call.
-            return
         self._put(eio_packet.Packet(eio_packet.MESSAGE, text))
+
+    def send_encoded(self, parts: list[bytes]) -> None:
+        """Send one text message given as the UTF-8 pieces of its Socket.IO
+        packet: a join ack, around the peer list the acks of a moment share.
+
+        A large one is written at once, from those pieces, to an idle
+        websocket, and held only as the bytes on their way out rather than
+        as encoded copies waiting in the queue.  Small ones go through the
+        queue: the writer sends all that a busy socket has queued with one
+        system call.
+        """
+        if self.closed or self.closing:
+            return
+        size = sum(map(len, parts))
+        if (
+            size >= DIRECT_TEXT_MIN
+            and (channel := self._direct_channel())
+            and channel.write_frames([_frame_header(_TEXT, size + 1) + b"4", *parts])
+        ):
+            return
+        self._put(eio_packet.Packet(eio_packet.MESSAGE, b"".join(parts).decode()))
 
     def send_binary(self, head: str, data: bytes) -> None:
         """Send a Socket.IO packet with one binary attachment (a relayed
