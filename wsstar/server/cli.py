@@ -22,6 +22,7 @@ from wsstar.errors import ConfigError
 from wsstar.server import health
 from wsstar.server.config import ServerConfig
 from wsstar.server.engineio import OneLineParseErrors
+from wsstar.server.gcpace import pace_full_collections
 from wsstar.server.health import Listening, remove_state, write_state
 from wsstar.server.http import make_runner, make_site, shutdown
 from wsstar.server.logtext import JsonLines
@@ -185,8 +186,8 @@ _M_MMAP_THRESHOLD = -3
 def _return_large_buffers_to_the_system() -> None:
     """Fix glibc's mmap threshold at 64 KiB.
 
-    A join ack carries the whole peer list (about 90 bytes a peer: ~1 MB
-    with 10,000 peers), and a join storm keeps thousands of them in flight.
+    A join ack in a swarm of a thousand peers is about 100 KB, and a join
+    storm keeps thousands of them in flight.
     glibc raises its mmap threshold each time such a buffer is freed, so
     later ones come from the heap, where a few small long-lived objects pin
     the pages and the process stays at its peak size for good.  With a fixed
@@ -221,6 +222,19 @@ async def _serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully.  As a
     worker (``place``), share the port and take passed-on requests too."""
+    pacer = asyncio.get_running_loop().create_task(pace_full_collections())
+    try:
+        await _serve_until_stopped(config, service, ssl_context, place)
+    finally:
+        pacer.cancel()
+
+
+async def _serve_until_stopped(
+    config: ServerConfig,
+    service: RendezvousService,
+    ssl_context: ssl.SSLContext | None,
+    place: Place | None,
+) -> None:
     runner = make_runner(service, place)
     await runner.setup()
     site = make_site(runner, service, config.host, config.port, ssl_context, place is not None)
