@@ -221,7 +221,8 @@ async def _serve(
     place: Place | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully.  As a
-    worker (``place``), share the port and take passed-on requests too."""
+    worker (``place``), share the port and take passed-on requests too.
+    Full garbage collections are paced for as long as it serves (gcpace)."""
     pacer = asyncio.get_running_loop().create_task(pace_full_collections())
     try:
         await _serve_until_stopped(config, service, ssl_context, place)

@@ -4,8 +4,8 @@ CPython collects its oldest generation whenever a quarter more objects have
 survived into it since the last time, and each such collection walks every
 object the process holds.  A server gaining thousands of connections a
 second (a swarm forming, everyone reconnecting after a restart) grows by a
-quarter every second or so: at 10,000 peers those walks were about 40% of
-the server's CPU.  For as long as the server runs, the oldest generation is
+quarter every second or so: at 10,000 peers those walks were about a third
+of the server's CPU.  For as long as the server runs, the oldest generation is
 collected here instead, by the same growth rule, but no sooner after the last
 collection than :data:`SPACING` times what that one took, so that they cost
 at most about a twentieth of the process's time.  The young generations are
