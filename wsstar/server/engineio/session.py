@@ -317,7 +317,8 @@ class Socket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     def send_text(self, text: str) -> None:
         """Send one text message (an encoded Socket.IO packet) to an open
-        session: the path of every event and ack the rendezvous sends.
+        session: the path of every event and ack the rendezvous sends but
+        the join ack (:meth:`send_encoded`).
 
         Unlike :meth:`send` it does not check the heartbeat on every packet
         (the monitor does that for all sessions).
